@@ -1,0 +1,40 @@
+# OpenMMO — one entry point for every task. `make help` lists them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: help install up test lint typecheck unit e2e clean
+
+help:  ## List the targets.
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## Create .venv and install OpenMMO with its development tools.
+
+up: $(STAMP)  ## Run the whole world locally (gateway :8080, zones :7001 and :7002).
+	$(BIN)/openmmo up
+
+lint: $(STAMP)  ## ruff lint and format check.
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: $(STAMP)  ## mypy --strict on src.
+	$(BIN)/mypy src
+
+unit: $(STAMP)  ## Fast tests (no server processes).
+	$(BIN)/pytest -m "not e2e" -q
+
+e2e: $(STAMP)  ## End-to-end tests with real processes and sockets.
+	$(BIN)/pytest -m e2e -q
+
+test: lint typecheck  ## Everything: lint, types, unit, integration and end-to-end tests.
+	$(BIN)/pytest -q
+
+clean:  ## Remove the virtualenv and caches.
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

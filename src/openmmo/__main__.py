@@ -1,0 +1,3 @@
+from openmmo.cli import main
+
+main()

@@ -1,0 +1,171 @@
+"""The ``openmmo`` command: one image, the role chosen by subcommand."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from openmmo.config import ConfigError, Settings, load_settings
+from openmmo.logs import configure_logging
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="OpenMMO: a cloud-native MMORPG server."
+)
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="YAML file of settings (environment variables win).", exists=False
+    ),
+]
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    try:
+        settings = load_settings(config, **{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+@app.command()
+def gateway(
+    config: ConfigOption = None,
+    port: Annotated[int | None, typer.Option(help="SERVER_PORT")] = None,
+) -> None:
+    """Run the gateway (HTTP API)."""
+    from openmmo.roles import gateway_main, run
+
+    settings = _settings(config, server_port=port)
+    run(lambda stop: gateway_main(settings, stop), settings.drain_timeout_s)
+
+
+@app.command()
+def zone(
+    config: ConfigOption = None,
+    zone_id: Annotated[int | None, typer.Option("--zone", help="WORLD_ZONE_ID")] = None,
+    port: Annotated[int | None, typer.Option(help="SERVER_PORT")] = None,
+) -> None:
+    """Run a zone server (real-time game over WebSocket)."""
+    from openmmo.compose import zone_spec
+    from openmmo.roles import run, zone_main
+
+    settings = _settings(config, world_zone_id=zone_id, server_port=port)
+    try:
+        zone_spec(settings.world_zone_id)
+    except ConfigError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    run(lambda stop: zone_main(settings, stop), settings.drain_timeout_s)
+
+
+@app.command()
+def up(
+    config: ConfigOption = None,
+    port: Annotated[int, typer.Option(help="Gateway port.")] = 8080,
+    zone_ports: Annotated[str, typer.Option(help="Ports of zone 1 and zone 2.")] = "7001,7002",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+) -> None:
+    """Run the whole world locally on the embedded defaults (SQLite, in-process bus)."""
+    from openmmo.roles import run, up_main
+
+    overrides: dict[str, Any] = {"server_port": port, "bind_host": host}
+    if "LOG_FORMAT" not in os.environ:
+        overrides["log_format"] = "console"
+    settings = _settings(config, **overrides)
+    try:
+        ports = [int(p) for p in zone_ports.split(",")]
+    except ValueError:
+        ports = []
+    if len(ports) != 2:
+        err.print("[bold red]error:[/] --zone-ports takes two ports, like 7001,7002")
+        raise typer.Exit(2)
+
+    def announce(places: dict[str, str]) -> None:
+        table = Table(title="OpenMMO is up", show_header=False, title_justify="left")
+        for name, where in places.items():
+            table.add_row(name, where)
+        Console().print(table)
+        Console().print("Press Ctrl-C to stop.")
+        sys.stdout.flush()
+
+    run(lambda stop: up_main(settings, stop, ports, announce), settings.drain_timeout_s)
+
+
+@app.command()
+def migrate(config: ConfigOption = None) -> None:
+    """Bring the database schema up to date (idempotent)."""
+    from openmmo.storage import StorageError
+    from openmmo.storage.migrate import upgrade
+    from openmmo.storage.sql import create_engine
+
+    settings = _settings(config)
+
+    async def main() -> tuple[str | None, str]:
+        engine = create_engine(settings.sqlalchemy_url())
+        try:
+            return await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        before, after = asyncio.run(main())
+    except StorageError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    except Exception as exc:  # connection refused, bad credentials: say so, in one line
+        err.print(f"[bold red]error:[/] migration failed: {type(exc).__name__}: {exc}")
+        raise typer.Exit(1) from None
+    print(json.dumps({"before": before, "after": after, "changed": before != after}))
+
+
+@app.command()
+def healthcheck(
+    url: Annotated[
+        str | None, typer.Option(help="Default: http://127.0.0.1:$HEALTH_PORT/health/ready")
+    ] = None,
+    live: Annotated[bool, typer.Option("--live", help="Check liveness only.")] = False,
+    timeout: float = 3.0,
+) -> None:
+    """Exit 0 if the local service is ready (or live), 1 otherwise. For HEALTHCHECK."""
+    if url is None:
+        port = os.environ.get("HEALTH_PORT", "8081")
+        url = f"http://127.0.0.1:{port}/health/{'live' if live else 'ready'}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            ok = response.status == 200
+    except (urllib.error.URLError, OSError) as exc:
+        err.print(f"unhealthy: {url}: {exc}")
+        raise typer.Exit(1) from None
+    if not ok:
+        raise typer.Exit(1)
+    print(f"healthy: {url}")
+
+
+@app.command()
+def version() -> None:
+    """Print version, git commit and build date."""
+    from openmmo.ops.version import build_info
+
+    print(json.dumps(build_info()))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,314 @@
+"""A game connection: send actions, follow snapshots, measure action→ack latency.
+
+Every action carries a sequence number. Moves are acknowledged by the ``ack`` field of a later
+snapshot; attacks and chat by an immediate ``ack`` (or ``error``) message. The client records,
+per action type, the time from sending to that acknowledgement (:meth:`GameClient.latencies`).
+
+Incoming messages are kept in a bounded history, and the ``wait_*`` methods look at history
+first, so a test never misses a message that arrived just before it started waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+from openmmo.protocol.codes import Encoding, EventType
+from openmmo.protocol.snapshot import FLAG_DEAD, entities_from_wire
+
+HISTORY = 4096
+_EVENT_TYPES = frozenset(e.value for e in EventType)
+Message = dict[str, Any]
+Predicate = Callable[[Message], bool]
+
+
+class GameError(Exception):
+    """The server answered an action with an ``error`` message."""
+
+    def __init__(self, message: Message):
+        super().__init__(f"{message.get('code')}: {message.get('message')}")
+        self.code: str = message.get("code", "")
+        self.detail: Message = message
+
+
+class ConnectionClosed(Exception):
+    def __init__(self, code: int | None, reason: str):
+        super().__init__(f"connection closed ({code}): {reason}")
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class EntityState:
+    id: int
+    x: float
+    y: float
+    hp: int
+    hp_max: int
+    kind: int
+    flags: int
+    level: int
+
+    @property
+    def dead(self) -> bool:
+        return bool(self.flags & FLAG_DEAD)
+
+
+class _Listener(WSListener):
+    def __init__(self, client: GameClient):
+        self.client = client
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type is WSMsgType.TEXT:
+            self.client._receive(json.loads(frame.get_payload_as_bytes()))
+        elif frame.msg_type is WSMsgType.BINARY:
+            self.client._receive(msgpack.unpackb(frame.get_payload_as_bytes(), raw=False))
+        elif frame.msg_type is WSMsgType.CLOSE:
+            self.client._closed(frame.get_close_code().value, frame.get_close_reason())
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.client._closed(None, "disconnected")
+
+
+class GameClient:
+    def __init__(self, encoding: Encoding):
+        self.encoding = encoding
+        self._transport: WSTransport | None = None
+        self._seq = itertools.count(1)
+        self.history: deque[Message] = deque(maxlen=HISTORY)
+        self.events: deque[Message] = deque(maxlen=HISTORY)
+        self._received = 0
+        self._waiters: list[tuple[Predicate, asyncio.Future[Message]]] = []
+        self._pending: dict[int, tuple[str, float]] = {}  # seq -> (action type, sent at)
+        self._latencies: dict[str, list[float]] = {}
+        self.entities: dict[int, EntityState] = {}
+        self.entity_id: int | None = None
+        self.last_snapshot: Message | None = None
+        self.snapshots = 0
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self._closed_event = asyncio.Event()
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        token: str | None = None,
+        *,
+        encoding: Encoding | str = Encoding.JSON,
+        token_in: str = "query",
+        timeout_s: float = 10.0,
+    ) -> GameClient:
+        """Open a connection. ``token_in`` is ``query`` (``?token=``), ``header``
+        (``Authorization: Bearer``) or ``message`` (an ``auth`` message after connecting)."""
+        client = cls(Encoding(encoding))
+        headers = {"Sec-WebSocket-Protocol": client.encoding.subprotocol}
+        if token is not None and token_in == "header":
+            headers["Authorization"] = f"Bearer {token}"
+        elif token is not None and token_in == "query":
+            url = f"{url}{'&' if '?' in url else '?'}token={token}"
+        transport, _ = await asyncio.wait_for(
+            ws_connect(
+                lambda: _Listener(client),
+                url,
+                extra_headers=headers,
+                max_frame_size=16 * 1024 * 1024,
+            ),
+            timeout_s,
+        )
+        client._transport = transport
+        if token is not None and token_in == "message":
+            client.send({"type": "auth", "token": token})
+        return client
+
+    # --- sending --------------------------------------------------------------------------
+    def send(self, message: Message) -> int:
+        """Send a message now, numbering it; returns its seq."""
+        if self._transport is None or self.close_code is not None:
+            raise ConnectionClosed(self.close_code, self.close_reason or "not connected")
+        seq = message.setdefault("seq", next(self._seq))
+        self._pending[seq] = (message["type"], time.perf_counter())
+        if len(self._pending) > 10_000:  # never acknowledged: forget the oldest
+            del self._pending[next(iter(self._pending))]
+        self.send_raw(self._encode(message), binary=self.encoding is Encoding.MSGPACK)
+        return int(seq)
+
+    def send_raw(self, payload: bytes, *, binary: bool) -> None:
+        """Send bytes as they are (for protocol tests)."""
+        assert self._transport is not None
+        self._transport.send(WSMsgType.BINARY if binary else WSMsgType.TEXT, payload)
+
+    def _encode(self, message: Message) -> bytes:
+        if self.encoding is Encoding.MSGPACK:
+            return msgpack.packb(message, use_bin_type=True)
+        return json.dumps(message, separators=(",", ":")).encode()
+
+    async def request(self, message: Message, timeout_s: float = 10.0) -> Message:
+        """Send and wait for the reply carrying the same seq; ``error`` raises GameError."""
+        seq = self.send(message)
+        reply = await self.wait_for(
+            lambda m: m.get("seq") == seq and m["type"] != "snapshot",
+            timeout_s,
+            since=self._received,
+        )
+        if reply["type"] == "error":
+            raise GameError(reply)
+        return reply
+
+    async def join(
+        self, map_id: int | None = None, character_id: int | None = None, timeout_s: float = 10.0
+    ) -> Message:
+        message: Message = {"type": "join_game"}
+        if map_id is not None:
+            message["map_id"] = map_id
+        if character_id is not None:
+            message["character_id"] = character_id
+        if not any(m["type"] == "welcome" for m in self.history):
+            await self.wait_for(lambda m: m["type"] == "welcome", timeout_s)
+        joined = await self.request(message, timeout_s)
+        self.entity_id = joined["entity_id"]
+        return joined
+
+    def move(self, x: float, y: float) -> int:
+        return self.send({"type": "move", "x": x, "y": y})
+
+    async def attack(self, target_id: int, skill_id: int = 1) -> Message:
+        return await self.request({"type": "attack", "target_id": target_id, "skill_id": skill_id})
+
+    async def chat(self, text: str, channel: str = "say") -> Message:
+        return await self.request({"type": "chat", "message": text, "channel": channel})
+
+    async def ping(self) -> Message:
+        return await self.request({"type": "ping", "client_time": time.time()})
+
+    async def inspect(self, ids: list[int]) -> Message:
+        return await self.request({"type": "inspect", "ids": ids})
+
+    async def leave(self) -> None:
+        self.send({"type": "leave"})
+        await self.wait_closed()
+
+    async def close(self) -> None:
+        if self._transport is not None and self.close_code is None:
+            self._transport.send_close()
+            self._transport.disconnect()
+            await self._transport.wait_disconnected()
+
+    # --- receiving ------------------------------------------------------------------------
+    def _receive(self, message: Message) -> None:
+        now = time.perf_counter()
+        self._received += 1
+        message["_n"] = self._received
+        kind = message.get("type")
+        if kind == "snapshot":
+            self._apply_snapshot(message, now)
+        elif kind in ("ack", "error", "joined", "pong", "entity_info", "welcome"):
+            seq = message.get("seq")
+            sent = self._pending.pop(seq, None) if seq is not None else None
+            if sent is not None:
+                self._latencies.setdefault(sent[0], []).append(now - sent[1])
+        self.history.append(message)
+        self._wake(message)
+
+    def _apply_snapshot(self, message: Message, now: float) -> None:
+        self.snapshots += 1
+        self.last_snapshot = message
+        records = entities_from_wire(message["entities"])
+        self.entities = {
+            int(r["id"]): EntityState(
+                int(r["id"]),
+                float(r["x"]),
+                float(r["y"]),
+                int(r["hp"]),
+                int(r["hp_max"]),
+                int(r["kind"]),
+                int(r["flags"]),
+                int(r["level"]),
+            )
+            for r in records
+        }
+        ack = message["ack"]
+        for seq in [s for s, (kind, _) in self._pending.items() if kind == "move" and s <= ack]:
+            kind, sent_at = self._pending.pop(seq)
+            self._latencies.setdefault(kind, []).append(now - sent_at)
+        for event in message["events"]:
+            event["_n"] = self._received
+            self.events.append(event)
+            self._wake(event)
+
+    def _wake(self, message: Message) -> None:
+        for waiter in list(self._waiters):
+            predicate, future = waiter
+            if not future.done() and predicate(message):
+                future.set_result(message)
+                self._waiters.remove(waiter)
+
+    def _closed(self, code: int | None, reason: str) -> None:
+        if self.close_code is None and code is not None:
+            self.close_code, self.close_reason = code, reason
+        self._closed_event.set()
+        for _predicate, future in self._waiters:
+            if not future.done():
+                future.set_exception(ConnectionClosed(self.close_code, self.close_reason))
+        self._waiters.clear()
+
+    def mark(self) -> int:
+        """A position in the history: pass as ``since`` to wait only for newer messages."""
+        return self._received
+
+    async def wait_for(
+        self, predicate: Predicate, timeout_s: float = 10.0, since: int = 0
+    ) -> Message:
+        """The first message (history included, newer than ``since``) matching
+        ``predicate``; events inside snapshots count as messages too."""
+        for message in itertools.chain(self.history, self.events):
+            if message["_n"] > since and predicate(message):
+                return message
+        if self._closed_event.is_set():
+            raise ConnectionClosed(self.close_code, self.close_reason)
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._waiters.append((predicate, future))
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        finally:
+            if (predicate, future) in self._waiters:
+                self._waiters.remove((predicate, future))
+
+    async def wait_snapshot(
+        self, predicate: Callable[[GameClient], bool] | None = None, timeout_s: float = 10.0
+    ) -> Message:
+        """The next snapshot after which ``predicate(self)`` holds."""
+        return await self.wait_for(
+            lambda m: m["type"] == "snapshot" and (predicate is None or predicate(self)),
+            timeout_s,
+            since=self._received,
+        )
+
+    async def wait_event(
+        self, predicate: Predicate, timeout_s: float = 10.0, since: int = 0
+    ) -> Message:
+        """The first event (from any snapshot, history included) matching ``predicate``."""
+        return await self.wait_for(
+            lambda m: m.get("type") in _EVENT_TYPES and predicate(m), timeout_s, since
+        )
+
+    async def wait_closed(self, timeout_s: float = 10.0) -> tuple[int | None, str]:
+        await asyncio.wait_for(self._closed_event.wait(), timeout_s)
+        return self.close_code, self.close_reason
+
+    # --- measurements ---------------------------------------------------------------------
+    def latencies(self) -> dict[str, list[float]]:
+        """Seconds from sending each action to its acknowledgement, by action type."""
+        return {kind: list(values) for kind, values in self._latencies.items()}
+
+    def me(self) -> EntityState | None:
+        return None if self.entity_id is None else self.entities.get(self.entity_id)

@@ -1,0 +1,87 @@
+"""HTTP client of the gateway: accounts, characters, zones, join tickets."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+
+class ApiError(Exception):
+    """The gateway answered with an error: ``status`` and its stable ``code``."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class GatewayClient:
+    def __init__(self, base_url: str, *, timeout_s: float = 30.0):
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+        self.token: str | None = None
+        self.refresh_token: str | None = None
+        self.account_id: int | None = None
+
+    async def __aenter__(self) -> GatewayClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def call(self, method: str, path: str, json: Any = None, auth: bool = True) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"} if auth and self.token else {}
+        response = await self._http.request(method, path, json=json, headers=headers)
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {"code": "http_error", "message": response.text[:200]}
+            raise ApiError(response.status_code, body.get("code", "?"), body.get("message", ""))
+        return response.json() if response.content else None
+
+    async def _tokens(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        pair: dict[str, Any] = await self.call("POST", path, body, auth=False)
+        self.token, self.refresh_token = pair["token"], pair["refresh_token"]
+        self.account_id = pair["account_id"]
+        return pair
+
+    async def register(self, username: str, password: str) -> dict[str, Any]:
+        return await self._tokens("/auth/register", {"username": username, "password": password})
+
+    async def login(self, username: str, password: str) -> dict[str, Any]:
+        return await self._tokens("/auth/login", {"username": username, "password": password})
+
+    async def device_login(self, device_id: str) -> dict[str, Any]:
+        return await self._tokens("/auth/device", {"device_id": device_id})
+
+    async def refresh(self) -> dict[str, Any]:
+        return await self._tokens("/auth/refresh", {"refresh_token": self.refresh_token})
+
+    async def characters(self) -> list[dict[str, Any]]:
+        body: dict[str, Any] = await self.call("GET", "/api/characters")
+        return list(body["characters"])
+
+    async def create_character(self, name: str) -> dict[str, Any]:
+        created: dict[str, Any] = await self.call("POST", "/api/characters", {"name": name})
+        return created
+
+    async def zones(self) -> list[dict[str, Any]]:
+        body: dict[str, Any] = await self.call("GET", "/api/zones")
+        return list(body["zones"])
+
+    async def join_zone(self, zone_id: int, character_id: int | None = None) -> dict[str, Any]:
+        grant: dict[str, Any] = await self.call(
+            "POST", f"/api/zones/{zone_id}/join", {"character_id": character_id}
+        )
+        return grant

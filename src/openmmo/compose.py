@@ -1,0 +1,193 @@
+"""The composition root: the only module that picks concrete adapters from settings.
+
+Processes (gateway, zone server, the embedded world) are assembled here from ports, so every
+other module depends on interfaces only (a test enforces the layering).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from openmmo.auth.passwords import PasswordHashing
+from openmmo.auth.tokens import KeyRing, TokenService
+from openmmo.bus import Bus
+from openmmo.bus.memory import MemoryBus
+from openmmo.clock import SYSTEM_CLOCK, Clock
+from openmmo.config import ConfigError, Settings, generate_dev_secret
+from openmmo.directory import Directory
+from openmmo.directory.memory import MemoryDirectory
+from openmmo.gateway.app import create_app
+from openmmo.gateway.service import GatewayService
+from openmmo.logs import get_logger
+from openmmo.ops.health import Health
+from openmmo.ops.http import HttpServer, bind
+from openmmo.protocol.codes import Limits
+from openmmo.ratelimit.memory import MemoryRateLimiter
+from openmmo.sessions.memory import MemorySessionStore
+from openmmo.sim.step import populate
+from openmmo.sim.world import World
+from openmmo.sim.zones import DEFAULT_ZONES, ZoneSpec
+from openmmo.storage import Storage
+from openmmo.storage.migrate import check_schema, upgrade
+from openmmo.storage.sql import SqlStorage, create_engine
+from openmmo.zone.checkpoint import Checkpointer
+from openmmo.zone.runtime import ZoneConfig, ZoneRuntime
+from openmmo.zone.server import ZoneServer, default_server_id
+
+log = get_logger("openmmo")
+
+
+@dataclass
+class Shared:
+    """Adapters one process shares between its components."""
+
+    settings: Settings
+    clock: Clock
+    storage: Storage
+    directory: Directory
+    bus: Bus
+    tokens: TokenService
+    health: Health
+
+
+def key_ring(settings: Settings) -> KeyRing:
+    """Signing keys from JWT_SECRET, or in dev a generated key kept in DATA_DIR so that the
+    processes of one machine agree on it."""
+    retired = tuple(settings.previous_jwt_keys().items())
+    if settings.jwt_secret is not None:
+        return KeyRing(settings.jwt_key_id, settings.jwt_secret.get_secret_value(), retired)
+    path = settings.data_dir / "dev-jwt-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(generate_dev_secret())
+        log.warning("generated_dev_jwt_secret", path=str(path), hint="set JWT_SECRET in production")
+    return KeyRing("dev", path.read_text().strip(), retired)
+
+
+async def open_storage(settings: Settings, stack: AsyncExitStack) -> Storage:
+    """The SQL storage; the embedded SQLite database is migrated on open, any other database
+    must already be at this build's schema (``openmmo migrate``)."""
+    url = settings.sqlalchemy_url()
+    engine = create_engine(url)
+    stack.push_async_callback(engine.dispose)
+    if url.startswith("sqlite"):
+        await upgrade(engine)
+    else:
+        await check_schema(engine)
+    return SqlStorage(engine)
+
+
+async def open_shared(
+    settings: Settings, stack: AsyncExitStack, clock: Clock = SYSTEM_CLOCK
+) -> Shared:
+    if settings.redis_url is not None or settings.rabbitmq_url is not None:
+        log.warning(
+            "production_backends_not_in_this_build",
+            hint="REDIS_URL/RABBITMQ_URL are ignored; using in-process adapters",
+        )
+    storage = await open_storage(settings, stack)
+    tokens = TokenService(
+        key_ring(settings),
+        clock,
+        issuer=settings.jwt_issuer,
+        access_ttl_s=settings.access_token_ttl_s,
+        ticket_ttl_s=settings.join_ticket_ttl_s,
+    )
+    health = Health()
+    health.add_check("database", storage.ping)
+    return Shared(settings, clock, storage, MemoryDirectory(clock), MemoryBus(), tokens, health)
+
+
+def build_gateway_service(shared: Shared) -> GatewayService:
+    settings = shared.settings
+    return GatewayService(
+        storage=shared.storage,
+        sessions=MemorySessionStore(),
+        limiter=MemoryRateLimiter(shared.clock),
+        directory=shared.directory,
+        tokens=shared.tokens,
+        passwords=PasswordHashing(),
+        zones=dict(DEFAULT_ZONES),
+        clock=shared.clock,
+        refresh_ttl_s=settings.refresh_token_ttl_s,
+        hash_concurrency=settings.argon2_max_concurrency,
+    )
+
+
+def gateway_http(shared: Shared, service: GatewayService, ports: list[int]) -> HttpServer:
+    app = create_app(service, shared.health)
+    host = shared.settings.bind_host
+    return HttpServer(app, [bind(host, p) for p in dict.fromkeys(ports)])
+
+
+def zone_spec(zone_id: int) -> ZoneSpec:
+    try:
+        return DEFAULT_ZONES[zone_id]
+    except KeyError:
+        known = ", ".join(f"{z.zone_id} ({z.name})" for z in DEFAULT_ZONES.values())
+        raise ConfigError(f"WORLD_ZONE_ID: there is no zone {zone_id} (known: {known})") from None
+
+
+def build_zone_server(
+    shared: Shared,
+    spec: ZoneSpec,
+    port: int,
+    ws_url: str | None = None,
+    server_id: str | None = None,
+) -> ZoneServer:
+    """A zone server listening on ``port`` (0 picks a free port, reported once bound)."""
+    settings = shared.settings
+    if port == 0:
+        port = _free_port(settings.bind_host)
+    world = World(spec, seed=spec.zone_id)
+    populate(world, shared.clock.monotonic())
+    host = "127.0.0.1" if settings.bind_host in ("0.0.0.0", "::") else settings.bind_host
+    config = ZoneConfig(
+        server_id=server_id or settings.server_name or default_server_id(spec.name, port),
+        ws_url=ws_url or settings.public_ws_url or f"ws://{host}:{port}/ws",
+        max_players=settings.max_players,
+        tick_interval_s=settings.tick_interval_s,
+        snapshot_interval_s=settings.snapshot_interval_s,
+        send_budget_s=settings.tick_send_budget_s,
+        limits=Limits(max_message_bytes=settings.max_message_bytes),
+    )
+    runtime = ZoneRuntime(
+        world,
+        config,
+        tokens=shared.tokens,
+        storage=shared.storage,
+        bus=shared.bus,
+        clock=shared.clock,
+        checkpointer=Checkpointer(shared.storage, spec.name),
+    )
+    return ZoneServer(
+        runtime,
+        directory=shared.directory,
+        bus=shared.bus,
+        storage=shared.storage,
+        health=shared.health,
+        clock=shared.clock,
+        host=settings.bind_host,
+        port=port,
+        save_interval_s=settings.save_interval_s,
+    )
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host if host not in ("0.0.0.0", "") else "127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def data_dir_note(settings: Settings) -> str:
+    url = settings.sqlalchemy_url()
+    if url.startswith("sqlite"):
+        return str(Path(url.split("///", 1)[-1]).resolve())
+    return url.split("@")[-1]

@@ -1,0 +1,255 @@
+"""Configuration: environment variables (the seed's names) and an optional YAML file.
+
+Precedence, highest first: explicit overrides from the CLI, environment variables, the YAML file
+given with ``--config``, the defaults below. Every field is documented here and in
+``docs/reference/config.md``; the environment variable is the field name in upper case.
+
+Invalid configuration fails at start with :class:`ConfigError`, whose message names the setting.
+Secrets (``JWT_SECRET``, ``DB_PASSWORD``, passwords inside URLs) are ``SecretStr`` so they never
+appear in logs or reprs.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote
+
+import yaml
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+MIN_JWT_SECRET_BYTES = 32
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the setting and why."""
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """All settings of every role. A role reads the ones it needs."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False,
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+    )
+
+    # --- identity -------------------------------------------------------------------------
+    environment: Environment = Field(
+        Environment.DEV,
+        validation_alias=AliasChoices("OPENMMO_ENV", "environment"),
+        description="`dev` allows generated development secrets; `production` requires them set.",
+    )
+    server_name: str = Field("", description="Name of this server in logs and the directory.")
+
+    # --- network --------------------------------------------------------------------------
+    bind_host: str = Field("0.0.0.0", description="Address every listener binds to.")
+    server_port: int = Field(8080, ge=0, le=65535, description="Main port (HTTP API or game).")
+    health_port: int = Field(8081, ge=0, le=65535, description="Port of /health/* and /version.")
+    metrics_port: int = Field(9090, ge=0, le=65535, description="Port of /metrics.")
+    public_ws_url: str = Field(
+        "",
+        description="WebSocket URL clients use to reach this zone server "
+        "(default: ws://<bind_host>:<server_port>/ws).",
+    )
+    gateway_public_url: str = Field("", description="URL clients use to reach the gateway.")
+
+    # --- world ----------------------------------------------------------------------------
+    world_zone_id: int = Field(1, ge=1, description="Zone hosted by a zone server.")
+    max_players: int = Field(1000, ge=1, le=100_000, description="Players per zone channel.")
+    tick_rate_hz: float = Field(20.0, gt=0, le=120, description="Simulation steps per second.")
+    snapshot_rate_hz: float = Field(
+        10.0, gt=0, le=120, description="Minimum snapshots per second to each client."
+    )
+    max_message_bytes: int = Field(
+        4096, ge=256, le=1_048_576, description="Largest client message accepted (bytes)."
+    )
+    save_interval_s: float = Field(
+        30.0, gt=0, description="Seconds between durable saves of online characters."
+    )
+    drain_timeout_s: float = Field(
+        20.0, ge=0, description="Seconds a draining server waits for players to leave."
+    )
+    tick_send_budget_s: float = Field(
+        0.004,
+        gt=0,
+        description="Longest time one tick's send loop holds the event loop before yielding.",
+    )
+
+    # --- storage --------------------------------------------------------------------------
+    data_dir: Path = Field(Path("var"), description="Directory of the embedded database.")
+    database_url: SecretStr | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite in DATA_DIR, or built from DB_*."
+    )
+    db_host: str = Field("", description="PostgreSQL host (used when DATABASE_URL is unset).")
+    db_port: int = Field(5432, ge=1, le=65535, description="PostgreSQL port.")
+    db_name: str = Field("openmmo", description="PostgreSQL database name.")
+    db_user: str = Field("openmmo", description="PostgreSQL user.")
+    db_password: SecretStr = Field(SecretStr(""), description="PostgreSQL password.")
+    redis_url: SecretStr | None = Field(None, description="Redis URL (production backends).")
+    rabbitmq_url: SecretStr | None = Field(None, description="RabbitMQ URL (production backends).")
+
+    # --- auth -----------------------------------------------------------------------------
+    jwt_secret: SecretStr | None = Field(
+        None, description=f"HMAC key for tokens, at least {MIN_JWT_SECRET_BYTES} bytes."
+    )
+    jwt_key_id: str = Field("k1", min_length=1, description="Key id (`kid`) of JWT_SECRET.")
+    jwt_previous_secrets: SecretStr | None = Field(
+        None,
+        description="Retired keys still accepted, as `kid=secret` pairs separated by commas.",
+    )
+    jwt_issuer: str = Field("openmmo", description="`iss` of issued tokens.")
+    access_token_ttl_s: int = Field(900, ge=30, description="Lifetime of access tokens.")
+    refresh_token_ttl_s: int = Field(30 * 86400, ge=60, description="Lifetime of refresh tokens.")
+    join_ticket_ttl_s: int = Field(30, ge=5, le=600, description="Lifetime of join tickets.")
+    argon2_max_concurrency: int = Field(
+        4, ge=1, description="Password hashes computed at once (each takes ~19 MiB)."
+    )
+
+    # --- logs -----------------------------------------------------------------------------
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Lowest level logged."
+    )
+    log_format: Literal["json", "console"] = Field("json", description="Log line format.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lower_case_enums(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("log_level"), str):
+            data = {**data, "log_level": data["log_level"].lower()}
+        return data
+
+    @model_validator(mode="after")
+    def _check_secrets(self) -> Settings:
+        if self.jwt_secret is not None:
+            _check_secret_length("JWT_SECRET", self.jwt_secret.get_secret_value())
+        for kid, secret in self.previous_jwt_keys().items():
+            _check_secret_length(f"JWT_PREVIOUS_SECRETS ({kid})", secret)
+        if self.environment is Environment.PRODUCTION and self.jwt_secret is None:
+            raise ValueError("JWT_SECRET must be set when OPENMMO_ENV=production")
+        return self
+
+    # --- derived values -------------------------------------------------------------------
+    def sqlalchemy_url(self) -> str:
+        """The database URL: DATABASE_URL, else PostgreSQL from DB_*, else SQLite in DATA_DIR."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        if self.db_host:
+            password = quote(self.db_password.get_secret_value(), safe="")
+            user = quote(self.db_user, safe="")
+            return (
+                f"postgresql+asyncpg://{user}:{password}@{self.db_host}:{self.db_port}/"
+                f"{self.db_name}"
+            )
+        return f"sqlite+aiosqlite:///{self.data_dir / 'openmmo.sqlite3'}"
+
+    def previous_jwt_keys(self) -> dict[str, str]:
+        """Retired signing keys that still verify, by key id."""
+        if self.jwt_previous_secrets is None:
+            return {}
+        keys: dict[str, str] = {}
+        for pair in self.jwt_previous_secrets.get_secret_value().split(","):
+            kid, sep, secret = pair.strip().partition("=")
+            if not sep or not kid or not secret:
+                raise ValueError("JWT_PREVIOUS_SECRETS must look like kid=secret,kid2=secret2")
+            keys[kid] = secret
+        return keys
+
+    @property
+    def tick_interval_s(self) -> float:
+        return 1.0 / self.tick_rate_hz
+
+    @property
+    def snapshot_interval_s(self) -> float:
+        return 1.0 / self.snapshot_rate_hz
+
+    def ws_url(self) -> str:
+        if self.public_ws_url:
+            return self.public_ws_url
+        host = "127.0.0.1" if self.bind_host in ("0.0.0.0", "::", "") else self.bind_host
+        return f"ws://{host}:{self.server_port}/ws"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        yaml_file = _YAML_FILE.get("path")
+        if yaml_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        return tuple(sources)
+
+
+def _check_secret_length(name: str, secret: str) -> None:
+    if len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+        raise ValueError(f"{name} must be at least {MIN_JWT_SECRET_BYTES} bytes long")
+
+
+# The YAML path is handed to ``settings_customise_sources`` through this slot because
+# pydantic-settings builds sources from the class, not from constructor arguments.
+_YAML_FILE: dict[str, Path] = {}
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read settings from overrides, the environment and ``config_file``.
+
+    Raises :class:`ConfigError` with one line per invalid setting, naming it.
+    """
+    if config_file is not None:
+        _check_yaml_file(config_file)
+        _YAML_FILE["path"] = config_file
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    finally:
+        _YAML_FILE.pop("path", None)
+
+
+def _check_yaml_file(path: Path) -> None:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of setting: value")
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        location = [str(part) for part in error["loc"] if part]
+        name = location[0].upper() if location else "configuration"
+        shown = error.get("input")
+        got = "" if isinstance(shown, dict) or name.endswith("SECRET") else f" (got {shown!r})"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting"
+        lines.append(f"{name}: {message}{got}")
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def generate_dev_secret() -> str:
+    """A random signing key for development runs that did not set JWT_SECRET."""
+    return secrets.token_urlsafe(48)

@@ -1,0 +1,252 @@
+"""HTTP routes: each maps one request onto one :class:`GatewayService` call.
+
+Routes are declared with :func:`operation`, which also records what the OpenAPI document
+says about them, so the document cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from openmmo.gateway.errors import ApiError
+from openmmo.gateway.schemas import (
+    CharacterCreate,
+    CharacterList,
+    CharacterOut,
+    Credentials,
+    DeviceLogin,
+    JoinGrant,
+    JoinRequest,
+    RefreshRequest,
+    TokenPair,
+    ZoneList,
+)
+from openmmo.gateway.service import GatewayService
+
+Handler = Callable[..., Awaitable[BaseModel | None]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    handler: Handler
+    body: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    auth: bool = True
+    errors: dict[int, str] = field(default_factory=dict)
+    tag: str = "game"
+    form_ok: bool = False  # also accept application/x-www-form-urlencoded (k6's default)
+
+
+OPERATIONS: list[Operation] = []
+
+
+def operation(method: str, path: str, summary: str, **options: Any) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        OPERATIONS.append(Operation(method, path, summary, handler, **options))
+        return handler
+
+    return register
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+# --- auth ------------------------------------------------------------------------------------
+@operation(
+    "POST",
+    "/auth/register",
+    "Create an account and log in.",
+    body=Credentials,
+    response=TokenPair,
+    status=201,
+    auth=False,
+    tag="auth",
+    form_ok=True,
+    errors={409: "username_taken", 422: "invalid_credentials_format", 429: "rate_limited"},
+)
+async def register(request: Request, service: GatewayService, body: Credentials) -> TokenPair:
+    return await service.register(body.username, body.password, _client_ip(request))
+
+
+@operation(
+    "POST",
+    "/auth/login",
+    "Log in with username and password.",
+    body=Credentials,
+    response=TokenPair,
+    auth=False,
+    tag="auth",
+    form_ok=True,
+    errors={401: "invalid_credentials", 403: "account_banned", 429: "rate_limited"},
+)
+async def login(request: Request, service: GatewayService, body: Credentials) -> TokenPair:
+    return await service.login(body.username, body.password, _client_ip(request))
+
+
+@operation(
+    "POST",
+    "/auth/device",
+    "Guest login by device id (creates account and character).",
+    body=DeviceLogin,
+    response=TokenPair,
+    auth=False,
+    tag="auth",
+    form_ok=True,
+    errors={422: "invalid_device_id", 429: "rate_limited"},
+)
+async def device(request: Request, service: GatewayService, body: DeviceLogin) -> TokenPair:
+    return await service.device_login(body.device_id, _client_ip(request))
+
+
+@operation(
+    "POST",
+    "/auth/refresh",
+    "Exchange a refresh token for a new token pair.",
+    body=RefreshRequest,
+    response=TokenPair,
+    auth=False,
+    tag="auth",
+    errors={401: "invalid_refresh_token or refresh_token_reused"},
+)
+async def refresh(request: Request, service: GatewayService, body: RefreshRequest) -> TokenPair:
+    return await service.refresh(body.refresh_token)
+
+
+@operation(
+    "POST",
+    "/auth/logout",
+    "Revoke a refresh token and every token rotated from it.",
+    body=RefreshRequest,
+    status=204,
+    auth=False,
+    tag="auth",
+)
+async def logout(request: Request, service: GatewayService, body: RefreshRequest) -> None:
+    await service.logout(body.refresh_token)
+
+
+# --- characters ------------------------------------------------------------------------------
+@operation("GET", "/api/characters", "List your characters.", response=CharacterList)
+async def list_characters(request: Request, service: GatewayService, claims: Any) -> CharacterList:
+    return CharacterList(characters=await service.list_characters(claims.account_id))
+
+
+@operation(
+    "POST",
+    "/api/characters",
+    "Create a character.",
+    body=CharacterCreate,
+    response=CharacterOut,
+    status=201,
+    errors={409: "name_taken or character_limit", 422: "invalid_name"},
+)
+async def create_character(
+    request: Request, service: GatewayService, claims: Any, body: CharacterCreate
+) -> CharacterOut:
+    return await service.create_character(claims.account_id, body.name)
+
+
+@operation(
+    "GET",
+    "/api/characters/{character_id:int}",
+    "One of your characters.",
+    response=CharacterOut,
+    errors={404: "character_not_found"},
+)
+async def get_character(request: Request, service: GatewayService, claims: Any) -> CharacterOut:
+    return await service.get_character(claims.account_id, request.path_params["character_id"])
+
+
+# --- zones -----------------------------------------------------------------------------------
+@operation(
+    "GET", "/api/zones", "The zone directory: every zone and its channels.", response=ZoneList
+)
+async def list_zones(request: Request, service: GatewayService, claims: Any) -> ZoneList:
+    return ZoneList(zones=await service.list_zones())
+
+
+@operation(
+    "POST",
+    "/api/zones/{zone_id:int}/join",
+    "Allocate a channel of a zone and get a one-time join ticket.",
+    body=JoinRequest,
+    response=JoinGrant,
+    errors={
+        404: "zone_not_found or character_not_found",
+        409: "no_character",
+        503: "no_channel_available",
+    },
+)
+async def join_zone(
+    request: Request, service: GatewayService, claims: Any, body: JoinRequest
+) -> JoinGrant:
+    return await service.join(claims, request.path_params["zone_id"], body.character_id)
+
+
+@operation(
+    "POST",
+    "/api/characters/{character_id:int}/join",
+    "Allocate a channel of the zone the character is in.",
+    response=JoinGrant,
+    errors={404: "character_not_found", 503: "no_channel_available"},
+)
+async def join_character(request: Request, service: GatewayService, claims: Any) -> JoinGrant:
+    return await service.join(claims, None, request.path_params["character_id"])
+
+
+# --- plumbing --------------------------------------------------------------------------------
+async def _parse_body(request: Request, model: type[BaseModel], form_ok: bool) -> BaseModel:
+    raw = await request.body()
+    content_type = request.headers.get("content-type", "")
+    try:
+        if form_ok and content_type.startswith("application/x-www-form-urlencoded"):
+            return model.model_validate(dict(parse_qsl(raw.decode(), max_num_fields=16)))
+        return model.model_validate_json(raw or b"{}")
+    except (ValidationError, UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(422, "invalid_request", _describe(exc)) from None
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        parts = []
+        for error in exc.errors(include_url=False):
+            where = ".".join(str(p) for p in error["loc"]) or "body"
+            parts.append(f"{where}: {error['msg']}")
+        return "; ".join(parts)
+    return f"body is not valid: {exc}"
+
+
+def _endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        service: GatewayService = request.app.state.service
+        kwargs: dict[str, Any] = {}
+        if op.auth:
+            kwargs["claims"] = service.authenticate(request.headers.get("authorization"))
+        if op.body is not None:
+            kwargs["body"] = await _parse_body(request, op.body, op.form_ok)
+        result = await op.handler(request, service, **kwargs)
+        if result is None:
+            return Response(status_code=op.status)
+        return Response(
+            result.model_dump_json(), status_code=op.status, media_type="application/json"
+        )
+
+    endpoint.__name__ = op.handler.__name__
+    return endpoint
+
+
+def api_routes() -> list[Route]:
+    return [Route(op.path, _endpoint(op), methods=[op.method]) for op in OPERATIONS]

@@ -1,0 +1,92 @@
+"""Request and response bodies of the HTTP API (also the source of the OpenAPI document)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Credentials(_Body):
+    username: str = Field(examples=["player_1"], max_length=64)
+    password: str = Field(examples=["correct horse battery"], max_length=256)
+
+
+class DeviceLogin(_Body):
+    device_id: str = Field(examples=["bot-7f3a9c21"], max_length=256)
+
+
+class RefreshRequest(_Body):
+    refresh_token: str = Field(max_length=256)
+
+
+class TokenPair(_Body):
+    token: str = Field(description="Access token (JWT, `Authorization: Bearer`).")
+    refresh_token: str = Field(description="Opaque, single-use; exchange at /auth/refresh.")
+    expires_in: int = Field(description="Seconds until the access token expires.")
+    token_type: str = "Bearer"
+    account_id: int
+    username: str
+
+
+class CharacterCreate(_Body):
+    name: str = Field(examples=["Aria"], max_length=64)
+
+
+class CharacterOut(_Body):
+    character_id: int
+    name: str
+    zone_id: int
+    x: float
+    y: float
+    hp: int = Field(description="0 means full health.")
+    level: int
+    xp: int
+
+
+class CharacterList(_Body):
+    characters: list[CharacterOut]
+
+
+class ChannelOut(_Body):
+    channel_id: str
+    ws_url: str
+    players: int
+    max_players: int
+    ready: bool
+    draining: bool
+
+
+class ZoneOut(_Body):
+    zone_id: int
+    name: str
+    pvp: bool
+    channels: list[ChannelOut]
+
+
+class ZoneList(_Body):
+    zones: list[ZoneOut]
+
+
+class JoinRequest(_Body):
+    character_id: int | None = Field(
+        None, description="Character to play; default: the account's first character."
+    )
+
+
+class JoinGrant(_Body):
+    zone_id: int
+    channel_id: str
+    ws_url: str
+    ticket: str = Field(
+        description="One-time join ticket: connect with `?token=` or `Authorization: Bearer`."
+    )
+    expires_in: int
+    character_id: int
+
+
+class ErrorOut(_Body):
+    code: str = Field(description="Stable machine-readable error code.")
+    message: str

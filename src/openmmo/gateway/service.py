@@ -1,0 +1,386 @@
+"""The gateway's core functions, independent of HTTP: accounts, tokens, characters, allocation.
+
+Every method takes plain values and returns schema objects or raises :class:`ApiError`;
+storage and directory failures become ``503 unavailable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from collections import defaultdict, deque
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from openmmo.auth.names import (
+    character_name_problem,
+    device_id_problem,
+    password_problem,
+    username_problem,
+)
+from openmmo.auth.passwords import PasswordHashing
+from openmmo.auth.tokens import AccessClaims, TokenError, TokenService
+from openmmo.clock import Clock
+from openmmo.directory import ChannelInfo, Directory, DirectoryUnavailable, choose_channel
+from openmmo.gateway.errors import ApiError, rate_limited, unauthorized, unavailable
+from openmmo.gateway.schemas import (
+    ChannelOut,
+    CharacterOut,
+    JoinGrant,
+    TokenPair,
+    ZoneOut,
+)
+from openmmo.logs import get_logger
+from openmmo.metrics import ALLOCATIONS, LOGINS
+from openmmo.ratelimit import RateLimiter
+from openmmo.sessions import ConsumeResult, RefreshRecord, SessionStore
+from openmmo.sim.zones import ZoneSpec
+from openmmo.storage import Account, Character, Conflict, Storage, StorageUnavailable
+
+log = get_logger("openmmo.gateway")
+T = TypeVar("T")
+
+MAX_CHARACTERS_PER_ACCOUNT = 5
+# A channel's heartbeat lags allocations by up to a second; allocations younger than this
+# count as players on it, so a burst of joins spreads over the channels.
+PENDING_WINDOW_S = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayLimits:
+    """Rate limits of the authentication endpoints."""
+
+    login_per_username_per_s: float = 1 / 6  # 10 at once, then one every 6 s
+    login_per_username_burst: int = 10
+    auth_per_ip_per_s: float = 20.0
+    auth_per_ip_burst: int = 100
+
+
+class GatewayService:
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        sessions: SessionStore,
+        limiter: RateLimiter,
+        directory: Directory,
+        tokens: TokenService,
+        passwords: PasswordHashing,
+        zones: dict[int, ZoneSpec],
+        clock: Clock,
+        refresh_ttl_s: int,
+        hash_concurrency: int = 4,
+        limits: GatewayLimits | None = None,
+    ):
+        self.storage = storage
+        self.sessions = sessions
+        self.limiter = limiter
+        self.directory = directory
+        self.tokens = tokens
+        self.passwords = passwords
+        self.zones = zones
+        self.clock = clock
+        self.refresh_ttl_s = refresh_ttl_s
+        self.limits = limits or GatewayLimits()
+        self._hashing = asyncio.Semaphore(hash_concurrency)
+        self._recent_allocations: dict[str, deque[float]] = defaultdict(deque)
+
+    # --- accounts -------------------------------------------------------------------------
+    async def register(self, username: str, password: str, client_ip: str) -> TokenPair:
+        await self._limit(
+            f"auth-ip:{client_ip}", self.limits.auth_per_ip_per_s, self.limits.auth_per_ip_burst
+        )
+        problem = username_problem(username) or password_problem(password)
+        if problem:
+            raise ApiError(422, "invalid_credentials_format", problem)
+        password_hash = await self._hash(password)
+        try:
+            account = await self.storage.create_account(username, password_hash)
+        except Conflict:
+            raise ApiError(409, "username_taken", f"username {username!r} is taken") from None
+        except StorageUnavailable as exc:
+            raise unavailable("account storage is unavailable") from exc
+        log.info("account_registered", account_id=account.account_id)
+        return await self._token_pair(account, family_id=None)
+
+    async def login(self, username: str, password: str, client_ip: str) -> TokenPair:
+        await self._limit(
+            f"auth-ip:{client_ip}", self.limits.auth_per_ip_per_s, self.limits.auth_per_ip_burst
+        )
+        await self._limit(
+            f"login:{username.lower()}",
+            self.limits.login_per_username_per_s,
+            self.limits.login_per_username_burst,
+        )
+        account = await self._storage_call(self.storage.account_by_username(username))
+        password_hash = account.password_hash if account else None
+        ok = await self._verify(password_hash, password)
+        if account is None or not ok:
+            LOGINS.labels("password", "failed").inc()
+            raise unauthorized("wrong username or password", code="invalid_credentials")
+        if account.banned:
+            LOGINS.labels("password", "banned").inc()
+            raise ApiError(403, "account_banned", "this account is banned")
+        if password_hash is not None and self.passwords.needs_rehash(password_hash):
+            await self._storage_call(
+                self.storage.update_password_hash(account.account_id, await self._hash(password))
+            )
+        LOGINS.labels("password", "ok").inc()
+        return await self._token_pair(account, family_id=None)
+
+    async def device_login(self, device_id: str, client_ip: str) -> TokenPair:
+        """Guest login: the device id is the credential. A new device gets an account and a
+        character, so a bot or a quick-play client can join at once."""
+        await self._limit(
+            f"auth-ip:{client_ip}", self.limits.auth_per_ip_per_s, self.limits.auth_per_ip_burst
+        )
+        problem = device_id_problem(device_id)
+        if problem:
+            raise ApiError(422, "invalid_device_id", problem)
+        account = await self._storage_call(self.storage.account_by_device(device_id))
+        if account is None:
+            account = await self._create_guest(device_id)
+        if account.banned:
+            raise ApiError(403, "account_banned", "this account is banned")
+        LOGINS.labels("device", "ok").inc()
+        return await self._token_pair(account, family_id=None)
+
+    async def _create_guest(self, device_id: str) -> Account:
+        tag = hashlib.sha256(device_id.encode()).hexdigest()
+        try:
+            account = await self.storage.create_account(f"guest_{tag[:24]}", None, device_id)
+        except Conflict:  # the same device raced us: use the account it created
+            existing = await self._storage_call(self.storage.account_by_device(device_id))
+            if existing is None:
+                raise ApiError(409, "device_conflict", "device id is in use") from None
+            return existing
+        except StorageUnavailable as exc:
+            raise unavailable("account storage is unavailable") from exc
+        spec = self.zones[min(self.zones)]
+        for attempt in range(5):
+            name = f"Guest_{tag[attempt * 8 : attempt * 8 + 8]}"
+            try:
+                await self.storage.create_character(
+                    account.account_id, name, spec.zone_id, spec.spawn_x, spec.spawn_y
+                )
+                break
+            except Conflict:
+                continue
+            except StorageUnavailable as exc:
+                raise unavailable("character storage is unavailable") from exc
+        return account
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        result, record = await self._consume(refresh_token)
+        if result is ConsumeResult.REUSED:
+            log.warning("refresh_token_reused")
+            raise unauthorized(
+                "refresh token was already used; log in again", code="refresh_token_reused"
+            )
+        if record is None:
+            raise unauthorized("unknown or expired refresh token", code="invalid_refresh_token")
+        account = await self._storage_call(self.storage.account_by_id(record.account_id))
+        if account is None or account.banned:
+            raise unauthorized("account is not active", code="invalid_refresh_token")
+        return await self._token_pair(account, family_id=record.family_id)
+
+    async def logout(self, refresh_token: str) -> None:
+        _, record = await self._consume(refresh_token)
+        if record is not None:
+            await self.sessions.revoke_family(record.family_id)
+
+    async def _consume(self, refresh_token: str) -> tuple[ConsumeResult, RefreshRecord | None]:
+        return await self.sessions.consume(_token_hash(refresh_token), self.clock.time())
+
+    async def _token_pair(self, account: Account, family_id: str | None) -> TokenPair:
+        refresh_token = secrets.token_urlsafe(32)
+        record = RefreshRecord(
+            account.account_id,
+            family_id or secrets.token_urlsafe(12),
+            self.clock.time() + self.refresh_ttl_s,
+        )
+        await self.sessions.put(_token_hash(refresh_token), record)
+        return TokenPair(
+            token=self.tokens.issue_access(account.account_id, account.username),
+            refresh_token=refresh_token,
+            expires_in=self.tokens.access_ttl_s,
+            account_id=account.account_id,
+            username=account.username,
+        )
+
+    def authenticate(self, authorization: str | None) -> AccessClaims:
+        """The claims of an ``Authorization: Bearer`` header, or 401."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise unauthorized("send an access token as 'Authorization: Bearer <token>'")
+        try:
+            return self.tokens.verify_access(token.strip())
+        except TokenError as exc:
+            raise unauthorized(
+                str(exc), code="token_expired" if exc.expired else "unauthorized"
+            ) from None
+
+    # --- characters -----------------------------------------------------------------------
+    async def list_characters(self, account_id: int) -> list[CharacterOut]:
+        characters = await self._storage_call(self.storage.list_characters(account_id))
+        return [_character_out(c) for c in characters]
+
+    async def get_character(self, account_id: int, character_id: int) -> CharacterOut:
+        return _character_out(await self._own_character(account_id, character_id))
+
+    async def create_character(self, account_id: int, name: str) -> CharacterOut:
+        problem = character_name_problem(name)
+        if problem:
+            raise ApiError(422, "invalid_name", problem)
+        existing = await self._storage_call(self.storage.list_characters(account_id))
+        if len(existing) >= MAX_CHARACTERS_PER_ACCOUNT:
+            raise ApiError(
+                409,
+                "character_limit",
+                f"an account holds at most {MAX_CHARACTERS_PER_ACCOUNT} characters",
+            )
+        spec = self.zones[min(self.zones)]
+        try:
+            character = await self.storage.create_character(
+                account_id, name, spec.zone_id, spec.spawn_x, spec.spawn_y
+            )
+        except Conflict:
+            raise ApiError(409, "name_taken", f"the name {name!r} is taken") from None
+        except StorageUnavailable as exc:
+            raise unavailable("character storage is unavailable") from exc
+        return _character_out(character)
+
+    async def _own_character(self, account_id: int, character_id: int) -> Character:
+        character = await self._storage_call(self.storage.load_character(character_id))
+        if character is None or character.account_id != account_id:
+            raise ApiError(404, "character_not_found", f"you have no character {character_id}")
+        return character
+
+    # --- zones ----------------------------------------------------------------------------
+    async def list_zones(self) -> list[ZoneOut]:
+        channels = await self._channels()
+        now = self.clock.time()
+        zones = []
+        for spec in sorted(self.zones.values(), key=lambda z: z.zone_id):
+            mine = [c for c in channels if c.zone_id == spec.zone_id and c.alive(now)]
+            zones.append(
+                ZoneOut(
+                    zone_id=spec.zone_id,
+                    name=spec.name,
+                    pvp=spec.pvp,
+                    channels=[_channel_out(c) for c in mine],
+                )
+            )
+        return zones
+
+    async def join(
+        self, claims: AccessClaims, zone_id: int | None, character_id: int | None
+    ) -> JoinGrant:
+        """Allocate the least-loaded ready channel and sign a one-time join ticket for it.
+
+        With no ``zone_id`` the character's own zone is used."""
+        character = await self._pick_character(claims.account_id, character_id)
+        zone_id = character.zone_id if zone_id is None else zone_id
+        spec = self.zones.get(zone_id)
+        if spec is None:
+            raise ApiError(404, "zone_not_found", f"there is no zone {zone_id}")
+        channel = choose_channel(
+            await self._channels(), zone_id, self.clock.time(), self._pending()
+        )
+        if channel is None:
+            ALLOCATIONS.labels(spec.name, "no_channel").inc()
+            raise ApiError(
+                503,
+                "no_channel_available",
+                f"no channel of {spec.name} accepts players now; retry shortly",
+                {"Retry-After": "2"},
+            )
+        self._recent_allocations[channel.server_id].append(self.clock.monotonic())
+        ALLOCATIONS.labels(spec.name, "ok").inc()
+        ticket = self.tokens.issue_join_ticket(
+            claims.account_id, claims.username, zone_id, channel.server_id, character.character_id
+        )
+        return JoinGrant(
+            zone_id=zone_id,
+            channel_id=channel.server_id,
+            ws_url=channel.ws_url,
+            ticket=ticket,
+            expires_in=self.tokens.ticket_ttl_s,
+            character_id=character.character_id,
+        )
+
+    async def _pick_character(self, account_id: int, character_id: int | None) -> Character:
+        if character_id is not None:
+            return await self._own_character(account_id, character_id)
+        characters = await self._storage_call(self.storage.list_characters(account_id))
+        if not characters:
+            raise ApiError(409, "no_character", "create a character first (POST /api/characters)")
+        return characters[0]
+
+    def _pending(self) -> dict[str, int]:
+        horizon = self.clock.monotonic() - PENDING_WINDOW_S
+        pending = {}
+        for server_id, times in list(self._recent_allocations.items()):
+            while times and times[0] < horizon:
+                times.popleft()
+            if times:
+                pending[server_id] = len(times)
+            else:
+                del self._recent_allocations[server_id]
+        return pending
+
+    async def _channels(self) -> list[ChannelInfo]:
+        try:
+            return await self.directory.channels()
+        except DirectoryUnavailable as exc:
+            raise unavailable("the zone directory is unavailable") from exc
+
+    # --- helpers --------------------------------------------------------------------------
+    async def _limit(self, key: str, rate_per_s: float, burst: int) -> None:
+        allowed, retry_after = await self.limiter.allow(key, rate_per_s, burst)
+        if not allowed:
+            raise rate_limited(retry_after)
+
+    async def _hash(self, password: str) -> str:
+        async with self._hashing:
+            return await asyncio.to_thread(self.passwords.hash, password)
+
+    async def _verify(self, password_hash: str | None, password: str) -> bool:
+        async with self._hashing:
+            return await asyncio.to_thread(self.passwords.verify, password_hash, password)
+
+    async def _storage_call(self, call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except StorageUnavailable as exc:
+            raise unavailable("storage is unavailable; retry shortly") from exc
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _character_out(c: Character) -> CharacterOut:
+    return CharacterOut(
+        character_id=c.character_id,
+        name=c.name,
+        zone_id=c.zone_id,
+        x=round(c.x, 2),
+        y=round(c.y, 2),
+        hp=c.hp,
+        level=c.level,
+        xp=c.xp,
+    )
+
+
+def _channel_out(c: ChannelInfo) -> ChannelOut:
+    return ChannelOut(
+        channel_id=c.server_id,
+        ws_url=c.ws_url,
+        players=c.players,
+        max_players=c.max_players,
+        ready=c.ready,
+        draining=c.draining,
+    )

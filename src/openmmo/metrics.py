@@ -1,0 +1,67 @@
+"""Every Prometheus metric the services export. Names follow the Prometheus conventions:
+``openmmo_`` prefix, base units (seconds, bytes), ``_total`` on counters.
+
+The dashboards and alert rules under ``deploy/`` are built on these names; a test checks that
+every name they use is exported here.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_FAST_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0)
+_HTTP_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+# --- zone servers --------------------------------------------------------------------------
+PLAYERS_ONLINE = Gauge("openmmo_players_online", "Players in the world, per zone.", ["zone"])
+PLAYERS_MAX = Gauge("openmmo_players_max", "Player capacity of the zone channel.", ["zone"])
+CONNECTIONS = Gauge("openmmo_game_connections", "Open game connections.", ["zone"])
+TICK_DURATION = Histogram(
+    "openmmo_tick_duration_seconds",
+    "Time one simulation tick took, snapshots included.",
+    ["zone"],
+    buckets=_FAST_S,
+)
+TICK_OVERRUNS = Counter(
+    "openmmo_tick_overruns_total", "Ticks that took longer than the tick interval.", ["zone"]
+)
+MESSAGES_RECEIVED = Counter(
+    "openmmo_messages_received_total", "Client messages received, by type.", ["zone", "type"]
+)
+MESSAGES_SENT = Counter(
+    "openmmo_messages_sent_total", "Server messages sent, by type.", ["zone", "type"]
+)
+BYTES_RECEIVED = Counter("openmmo_received_bytes_total", "Payload bytes received.", ["zone"])
+BYTES_SENT = Counter("openmmo_sent_bytes_total", "Payload bytes sent.", ["zone"])
+PROTOCOL_ERRORS = Counter(
+    "openmmo_protocol_errors_total", "Error messages sent to clients, by code.", ["zone", "code"]
+)
+DISCONNECTS = Counter(
+    "openmmo_disconnects_total", "Game connections closed, by close code.", ["zone", "code"]
+)
+SNAPSHOTS_SKIPPED = Counter(
+    "openmmo_snapshots_skipped_total",
+    "Snapshots not sent because the client was not reading.",
+    ["zone"],
+)
+SAVES = Counter("openmmo_character_saves_total", "Character saves, by result.", ["zone", "result"])
+SAVE_DURATION = Histogram(
+    "openmmo_character_save_duration_seconds",
+    "Time to save a batch of characters.",
+    ["zone"],
+    buckets=_HTTP_S,
+)
+
+# --- gateway ---------------------------------------------------------------------------------
+HTTP_DURATION = Histogram(
+    "openmmo_http_request_duration_seconds",
+    "HTTP request duration, by route template.",
+    ["method", "route", "status"],
+    buckets=_HTTP_S,
+)
+LOGINS = Counter(
+    "openmmo_logins_total", "Login attempts, by method and result.", ["method", "result"]
+)
+ALLOCATIONS = Counter(
+    "openmmo_zone_allocations_total", "Zone join allocations, by result.", ["zone", "result"]
+)

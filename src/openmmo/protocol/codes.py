@@ -1,0 +1,132 @@
+"""Wire names, error codes, close codes and limits: the one module clients and servers share.
+
+``docs/reference/protocol.md`` documents every name here; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+PROTOCOL_VERSION = 1
+
+
+class Encoding(StrEnum):
+    """How messages are framed on a WebSocket: JSON text frames or msgpack binary frames."""
+
+    JSON = "json"
+    MSGPACK = "msgpack"
+
+    @property
+    def subprotocol(self) -> str:
+        return f"openmmo.v{PROTOCOL_VERSION}.{self.value}"
+
+
+SUBPROTOCOLS: dict[str, Encoding] = {e.subprotocol: e for e in Encoding}
+
+
+class ClientType(StrEnum):
+    """Messages a client sends."""
+
+    AUTH = "auth"
+    JOIN_GAME = "join_game"
+    MOVE = "move"
+    ATTACK = "attack"
+    CHAT = "chat"
+    PING = "ping"
+    INSPECT = "inspect"
+    LEAVE = "leave"
+
+
+class ServerType(StrEnum):
+    """Messages a server sends."""
+
+    WELCOME = "welcome"
+    JOINED = "joined"
+    SNAPSHOT = "snapshot"
+    ACK = "ack"
+    ERROR = "error"
+    PONG = "pong"
+    ENTITY_INFO = "entity_info"
+    NOTICE = "notice"
+
+
+class EventType(StrEnum):
+    """Events carried inside a snapshot's ``events`` list."""
+
+    CHAT = "chat"
+    HIT = "hit"
+    DEATH = "death"
+    RESPAWN = "respawn"
+    XP = "xp"
+    LEVEL_UP = "level_up"
+
+
+class ChatChannel(StrEnum):
+    SAY = "say"  # players near the speaker (their area of interest)
+    ZONE = "zone"  # everyone on this channel of the zone
+    GLOBAL = "global"  # everyone on every server, through the bus
+
+
+class ErrorCode(StrEnum):
+    """``code`` of an ``error`` message. Stable: clients branch on them."""
+
+    BAD_MESSAGE = "bad_message"  # not decodable, not an object, or a field is missing/wrong
+    UNKNOWN_TYPE = "unknown_type"
+    BAD_SEQ = "bad_seq"  # seq missing, not an integer, or not greater than the last one
+    UNAUTHORIZED = "unauthorized"
+    NOT_AUTHENTICATED = "not_authenticated"
+    ALREADY_AUTHENTICATED = "already_authenticated"
+    NOT_JOINED = "not_joined"
+    ALREADY_JOINED = "already_joined"
+    WRONG_ZONE = "wrong_zone"
+    CHARACTER_NOT_FOUND = "character_not_found"
+    SERVER_FULL = "server_full"
+    RATE_LIMITED = "rate_limited"
+    INVALID_TARGET = "invalid_target"
+    OUT_OF_RANGE = "out_of_range"
+    COOLDOWN = "cooldown"
+    TARGET_DEAD = "target_dead"
+    YOU_ARE_DEAD = "you_are_dead"
+    UNKNOWN_SKILL = "unknown_skill"
+    PVP_DISABLED = "pvp_disabled"
+    CHAT_TOO_LONG = "chat_too_long"
+    UNAVAILABLE = "unavailable"  # a dependency (database, bus) failed; retry later
+    INTERNAL = "internal"
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes (RFC 6455 section 7.4 plus our 4xxx application range)."""
+
+    NORMAL = 1000  # the client left, or the server ended the session on request
+    GOING_AWAY = 1001
+    POLICY_VIOLATION = 1008  # too many protocol errors
+    MESSAGE_TOO_BIG = 1009  # a message larger than ``max_message_bytes``
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012  # the server is draining: reconnect through the gateway
+    TRY_AGAIN_LATER = 1013  # the server is full
+    UNAUTHORIZED = 4001  # missing, malformed, expired or revoked token
+    FORBIDDEN = 4003  # token valid but not for this server or character
+    AUTH_TIMEOUT = 4008  # no ``auth`` message within ``auth_timeout_s``
+    SESSION_REPLACED = 4009  # the same character joined from another connection
+    UNSUPPORTED_PROTOCOL = 4026  # unknown subprotocol or encoding
+    RATE_LIMITED = 4029  # kept flooding after ``rate_limited`` errors
+    SLOW_CONSUMER = 4030  # could not read snapshots fast enough
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Protocol limits, announced to the client in ``welcome``."""
+
+    max_message_bytes: int = 4096
+    max_messages_per_s: float = 40.0
+    message_burst: int = 80
+    max_chat_chars: int = 256
+    chat_per_s: float = 0.5
+    chat_burst: int = 5
+    auth_timeout_s: float = 5.0
+    max_snapshot_entities: int = 512
+    max_inspect_ids: int = 64
+    max_errors_before_close: int = 50  # protocol errors within ``error_window_s``
+    error_window_s: float = 10.0
+    max_rate_limited_before_close: int = 200  # dropped messages within ``error_window_s``

@@ -1,0 +1,184 @@
+"""Client messages: validation of decoded frames into typed values.
+
+A decoded frame (a ``dict`` from either encoding) becomes one of the frozen message classes
+below, or :class:`ProtocolError` names what is wrong. Validation is hand-written rather than
+model-driven because it runs for every move of every player (see docs/topics/performance.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from openmmo.protocol.codes import ChatChannel, ClientType, ErrorCode
+
+MAX_SEQ = 2**32 - 1
+MAX_ID = 2**32 - 1
+MAX_TOKEN_CHARS = 4096
+
+
+class ProtocolError(Exception):
+    """A client message broke the protocol. ``seq`` is the message's seq when it had one."""
+
+    def __init__(self, code: ErrorCode, message: str, seq: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.seq = seq
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    kind: ClassVar[ClientType] = ClientType.AUTH
+    seq: int
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class JoinGame:
+    kind: ClassVar[ClientType] = ClientType.JOIN_GAME
+    seq: int
+    map_id: int | None
+    character_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    kind: ClassVar[ClientType] = ClientType.MOVE
+    seq: int
+    x: float
+    y: float
+
+
+@dataclass(frozen=True, slots=True)
+class Attack:
+    kind: ClassVar[ClientType] = ClientType.ATTACK
+    seq: int
+    target_id: int
+    skill_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    kind: ClassVar[ClientType] = ClientType.CHAT
+    seq: int
+    channel: ChatChannel
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    kind: ClassVar[ClientType] = ClientType.PING
+    seq: int
+    client_time: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Inspect:
+    kind: ClassVar[ClientType] = ClientType.INSPECT
+    seq: int
+    ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    kind: ClassVar[ClientType] = ClientType.LEAVE
+    seq: int
+
+
+ClientMessage = Auth | JoinGame | Move | Attack | Chat | Ping | Inspect | Leave
+
+
+def parse_client_message(obj: Any, *, max_inspect_ids: int = 64) -> ClientMessage:
+    """Validate one decoded client message. Unknown fields are ignored (forward compatible)."""
+    if not isinstance(obj, dict):
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, "a message must be an object")
+    kind = obj.get("type")
+    seq = _seq(obj)
+    if kind == "move":  # the hot path first
+        return Move(seq, _coordinate(obj, "x", seq), _coordinate(obj, "y", seq))
+    if kind == "attack":
+        return Attack(seq, _int(obj, "target_id", seq), _int(obj, "skill_id", seq))
+    if kind == "chat":
+        return Chat(seq, _channel(obj, seq), _str(obj, "message", seq))
+    if kind == "ping":
+        client_time = obj.get("client_time")
+        if client_time is not None and not _is_finite_number(client_time):
+            raise _bad(seq, "client_time must be a number")
+        return Ping(seq, None if client_time is None else float(client_time))
+    if kind == "join_game":
+        return JoinGame(
+            seq, _optional_int(obj, "map_id", seq), _optional_int(obj, "character_id", seq)
+        )
+    if kind == "auth":
+        token = _str(obj, "token", seq)
+        if len(token) > MAX_TOKEN_CHARS:
+            raise _bad(seq, "token is too long")
+        return Auth(seq, token)
+    if kind == "inspect":
+        return Inspect(seq, _ids(obj, seq, max_inspect_ids))
+    if kind == "leave":
+        return Leave(seq)
+    if not isinstance(kind, str):
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, "field 'type' must be a string", seq)
+    known = ", ".join(t.value for t in ClientType)
+    raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown type {kind[:40]!r} (known: {known})", seq)
+
+
+def _seq(obj: dict[str, Any]) -> int:
+    seq = obj.get("seq")
+    if type(seq) is not int or not 0 < seq <= MAX_SEQ:
+        raise ProtocolError(ErrorCode.BAD_SEQ, "field 'seq' must be an integer in 1..2^32-1")
+    return seq
+
+
+def _bad(seq: int, message: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.BAD_MESSAGE, message, seq)
+
+
+def _is_finite_number(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+def _coordinate(obj: dict[str, Any], name: str, seq: int) -> float:
+    value: Any = obj.get(name)
+    if not _is_finite_number(value):
+        raise _bad(seq, f"field {name!r} must be a finite number")
+    return float(value)
+
+
+def _int(obj: dict[str, Any], name: str, seq: int) -> int:
+    value = obj.get(name)
+    if type(value) is not int or not 0 <= value <= MAX_ID:
+        raise _bad(seq, f"field {name!r} must be an integer in 0..2^32-1")
+    return value
+
+
+def _optional_int(obj: dict[str, Any], name: str, seq: int) -> int | None:
+    return None if obj.get(name) is None else _int(obj, name, seq)
+
+
+def _str(obj: dict[str, Any], name: str, seq: int) -> str:
+    value = obj.get(name)
+    if not isinstance(value, str):
+        raise _bad(seq, f"field {name!r} must be a string")
+    return value
+
+
+def _channel(obj: dict[str, Any], seq: int) -> ChatChannel:
+    value = obj.get("channel", ChatChannel.SAY.value)
+    try:
+        return ChatChannel(value)
+    except ValueError:
+        names = ", ".join(c.value for c in ChatChannel)
+        raise _bad(seq, f"field 'channel' must be one of: {names}") from None
+
+
+def _ids(obj: dict[str, Any], seq: int, max_ids: int) -> tuple[int, ...]:
+    ids = obj.get("ids")
+    if not isinstance(ids, list) or len(ids) > max_ids:
+        raise _bad(seq, f"field 'ids' must be a list of at most {max_ids} ids")
+    if not all(type(i) is int and 0 <= i <= MAX_ID for i in ids):
+        raise _bad(seq, "field 'ids' must hold integers in 0..2^32-1")
+    return tuple(ids)

@@ -1,0 +1,151 @@
+"""Process lifespans: the gateway, a zone server, and the embedded world (`openmmo up`).
+
+Each runs until SIGINT or SIGTERM: readiness drops at once, zone servers save and release
+their players, HTTP servers finish in-flight requests, and the process exits within
+``DRAIN_TIMEOUT_S`` (a second signal exits at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+
+import uvloop
+from starlette.applications import Starlette
+
+from openmmo.compose import (
+    build_gateway_service,
+    build_zone_server,
+    data_dir_note,
+    gateway_http,
+    open_shared,
+    zone_spec,
+)
+from openmmo.config import Settings
+from openmmo.logs import get_logger
+from openmmo.ops.app import ops_routes
+from openmmo.ops.health import Health
+from openmmo.ops.http import HttpServer, bind
+from openmmo.sim.zones import DEFAULT_ZONES
+from openmmo.zone.server import ZoneServer
+
+log = get_logger("openmmo")
+
+Main = Callable[[asyncio.Event], Awaitable[None]]
+
+
+def run(main: Main, drain_timeout_s: float) -> None:
+    """Run ``main(stop)`` on uvloop; the first SIGINT/SIGTERM sets ``stop``, the second, or
+    the drain timeout running out, ends the process."""
+
+    async def wrapper() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def on_signal(signum: int) -> None:
+            if stop.is_set():
+                log.warning("forced_exit", signal=signal.Signals(signum).name)
+                task.cancel()
+                return
+            log.info("stopping", signal=signal.Signals(signum).name)
+            stop.set()
+            loop.call_later(drain_timeout_s + 5, task.cancel)
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal, signum)
+        await main(stop)
+
+    try:
+        uvloop.run(wrapper())
+    except asyncio.CancelledError:
+        sys.exit(1)
+
+
+async def gateway_main(settings: Settings, stop: asyncio.Event) -> None:
+    async with AsyncExitStack() as stack:
+        shared = await open_shared(settings, stack)
+        service = build_gateway_service(shared)
+        http = gateway_http(
+            shared, service, [settings.server_port, settings.health_port, settings.metrics_port]
+        )
+        async with asyncio.TaskGroup() as tg:
+            serving = tg.create_task(http.serve())
+            shared.health.started = True
+            log.info("gateway_started", ports=http.ports)
+            await stop.wait()
+            shared.health.draining = True
+            http.stop()
+            await serving
+
+
+async def zone_main(settings: Settings, stop: asyncio.Event) -> None:
+    spec = zone_spec(settings.world_zone_id)
+    async with AsyncExitStack() as stack:
+        shared = await open_shared(settings, stack)
+        zone = build_zone_server(shared, spec, settings.server_port)
+        ops = _ops_http(shared.health, settings)
+        async with asyncio.TaskGroup() as tg:
+            ops_task = tg.create_task(ops.serve())
+            shared.health.started = True
+            await zone.run(stop)
+            ops.stop()
+            await ops_task
+
+
+def _ops_http(health: Health, settings: Settings) -> HttpServer:
+    app = Starlette(routes=ops_routes(health))
+    ports = dict.fromkeys([settings.health_port, settings.metrics_port])
+    return HttpServer(app, [bind(settings.bind_host, p) for p in ports])
+
+
+async def up_main(
+    settings: Settings,
+    stop: asyncio.Event,
+    zone_ports: list[int],
+    announce: Callable[[dict[str, str]], None],
+) -> None:
+    """The whole world in one process on the embedded defaults: the gateway and one zone
+    server per zone, sharing SQLite storage and the in-process directory and bus."""
+    async with AsyncExitStack() as stack:
+        shared = await open_shared(settings, stack)
+        service = build_gateway_service(shared)
+        http = gateway_http(shared, service, [settings.server_port])
+        zones = [
+            build_zone_server(shared, spec, port)
+            for spec, port in zip(DEFAULT_ZONES.values(), zone_ports, strict=True)
+        ]
+        async with asyncio.TaskGroup() as tg:
+            serving = tg.create_task(http.serve())
+            zone_stop = asyncio.Event()
+            for zone in zones:
+                tg.create_task(zone.run(zone_stop))
+            await asyncio.gather(*(z.started.wait() for z in zones))
+            shared.health.started = True
+            announce(_places(settings, http, zones))
+            await stop.wait()
+            shared.health.draining = True
+            zone_stop.set()
+            http.stop()
+            await serving
+
+
+def _places(settings: Settings, http: HttpServer, zones: list[ZoneServer]) -> dict[str, str]:
+    host = "127.0.0.1" if settings.bind_host in ("0.0.0.0", "::") else settings.bind_host
+    base = f"http://{host}:{http.ports[0]}"
+    places = {
+        "gateway": base,
+        "openapi": f"{base}/openapi.json",
+        "health": f"{base}/health/ready",
+        "metrics": f"{base}/metrics",
+    }
+    for zone in zones:
+        places[f"zone {zone.runtime.spec.zone_id} ({zone.runtime.spec.name})"] = (
+            zone.runtime.config.ws_url
+        )
+    places["database"] = data_dir_note(settings)
+    return places

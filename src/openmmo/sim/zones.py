@@ -1,0 +1,65 @@
+"""Zone definitions: size, spawn point, PvP, NPC spawns. The default world has two zones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class NpcSpawn:
+    kind: str
+    x: float
+    y: float
+    count: int
+    radius: float
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneSpec:
+    zone_id: int
+    name: str
+    width: float
+    height: float
+    spawn_x: float
+    spawn_y: float
+    pvp: bool
+    npc_spawns: tuple[NpcSpawn, ...] = ()
+    # Side of one interest cell: a client sees its cell and the eight around it, so it sees
+    # at least ``cell_size`` units in every direction.
+    cell_size: float = 64.0
+
+    def clamp(self, x: float, y: float) -> tuple[float, float]:
+        return min(max(x, 0.0), self.width), min(max(y, 0.0), self.height)
+
+
+TOWN = ZoneSpec(
+    zone_id=1,
+    name="town",
+    width=1024.0,
+    height=1024.0,
+    spawn_x=512.0,
+    spawn_y=512.0,
+    pvp=False,
+    npc_spawns=(
+        NpcSpawn("rat", 560.0, 540.0, count=4, radius=15.0),
+        NpcSpawn("rat", 430.0, 470.0, count=4, radius=15.0),
+    ),
+)
+
+WILDS = ZoneSpec(
+    zone_id=2,
+    name="wilds",
+    width=2048.0,
+    height=2048.0,
+    spawn_x=1024.0,
+    spawn_y=1024.0,
+    pvp=True,
+    npc_spawns=(
+        NpcSpawn("wolf", 1080.0, 1060.0, count=6, radius=25.0),
+        NpcSpawn("wolf", 900.0, 1150.0, count=6, radius=25.0),
+        NpcSpawn("goblin", 1300.0, 800.0, count=8, radius=30.0),
+        NpcSpawn("rat", 1000.0, 990.0, count=4, radius=10.0),
+    ),
+)
+
+DEFAULT_ZONES: dict[int, ZoneSpec] = {z.zone_id: z for z in (TOWN, WILDS)}

@@ -1,0 +1,175 @@
+"""The zone server process: WebSocket listener, tick loop, heartbeat, checkpoints, drain.
+
+Lifespan (one TaskGroup, torn down in reverse): listen → publish to the directory → tick →
+checkpoint loop → ready. On stop: readiness false and ``draining`` published at once, no new
+connections, every character saved, every player told to reconnect through the gateway (close
+1012), then the loops end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+
+from picows import ws_create_server
+
+from openmmo.bus import Bus
+from openmmo.clock import Clock
+from openmmo.directory import ChannelInfo, Directory
+from openmmo.logs import get_logger
+from openmmo.ops.health import Health
+from openmmo.protocol.codes import CloseCode
+from openmmo.storage import Storage
+from openmmo.zone.replicate import tick
+from openmmo.zone.runtime import ZoneRuntime
+from openmmo.zone.ticker import run_fixed_rate
+from openmmo.zone.transport import listener_factory
+
+log = get_logger("openmmo.zone")
+
+HEARTBEAT_INTERVAL_S = 1.0
+DIRECTORY_TTL_S = 5.0
+
+
+class ZoneServer:
+    def __init__(
+        self,
+        runtime: ZoneRuntime,
+        *,
+        directory: Directory,
+        bus: Bus,
+        storage: Storage,
+        health: Health,
+        clock: Clock,
+        host: str,
+        port: int,
+        save_interval_s: float,
+    ):
+        self.runtime = runtime
+        self.directory = directory
+        self.bus = bus
+        self.storage = storage
+        self.health = health
+        self.clock = clock
+        self.host = host
+        self.port = port
+        self.save_interval_s = save_interval_s
+        self.started = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self._storage_ok = True
+        health.add_check(f"zone:{runtime.spec.name}", self._check_world)
+
+    async def _check_world(self) -> None:
+        if self._server is None or not self._server.is_serving():
+            raise RuntimeError("game listener is not serving")
+
+    @property
+    def bound_port(self) -> int:
+        assert self._server is not None
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set, then drain and return."""
+        rt = self.runtime
+        async with asyncio.TaskGroup() as tg:
+            rt.attach(tg.create_task)
+            self._server = await ws_create_server(
+                listener_factory(rt),
+                self.host,
+                self.port,
+                max_frame_size=rt.limits.max_message_bytes,
+                websocket_handshake_timeout=5,
+                enable_auto_ping=True,
+                auto_ping_idle_timeout=20,
+                auto_ping_reply_timeout=20,
+                reuse_address=True,
+                backlog=1024,
+            )
+            unsubscribe = self.bus.subscribe_chat(rt.deliver_chat)
+            loops = [
+                tg.create_task(
+                    run_fixed_rate(rt.config.tick_interval_s, lambda: tick(rt), self.clock)
+                ),
+                tg.create_task(self._heartbeat()),
+                tg.create_task(rt.checkpointer.run(self.save_interval_s, rt.online_progress)),
+            ]
+            self.started.set()
+            await self._publish()
+            log.info(
+                "zone_started",
+                zone=rt.spec.name,
+                server_id=rt.config.server_id,
+                port=self.bound_port,
+            )
+            await stop.wait()
+            await self.drain()
+            unsubscribe()
+            for loop in loops:
+                loop.cancel()
+
+    async def drain(self) -> None:
+        rt = self.runtime
+        rt.draining = True
+        self.health.draining = True
+        log.info("zone_draining", zone=rt.spec.name, players=len(rt.players))
+        await self._publish()
+        assert self._server is not None
+        self._server.close()
+        for session in list(rt.players.values()):
+            rt.send(
+                session,
+                {
+                    "type": "notice",
+                    "code": "server_restart",
+                    "message": "this server is restarting; reconnect via the gateway",
+                },
+            )
+            rt.leave_world(session)
+            session.close(CloseCode.SERVICE_RESTART, "server restart")
+        for session in list(rt.sessions.values()):
+            session.close(CloseCode.SERVICE_RESTART, "server restart")
+        saved = await rt.checkpointer.flush()
+        log.info(
+            "zone_drained", zone=rt.spec.name, saved=saved, unsaved=len(rt.checkpointer.pending)
+        )
+        with contextlib.suppress(Exception):
+            await self.directory.remove(rt.config.server_id)
+
+    async def _heartbeat(self) -> None:
+        beats = 0
+        while True:
+            await asyncio.sleep(HEARTBEAT_INTERVAL_S)
+            beats += 1
+            if beats % 5 == 0:
+                try:
+                    await self.storage.ping()
+                    self._storage_ok = True
+                except Exception:  # any failure: stop taking players until it answers
+                    self._storage_ok = False
+            try:
+                await self._publish()
+            except Exception as exc:  # the directory is down: keep running, try next beat
+                log.warning("heartbeat_failed", error=str(exc)[:200])
+
+    async def _publish(self) -> None:
+        rt = self.runtime
+        await self.directory.publish(
+            ChannelInfo(
+                server_id=rt.config.server_id,
+                zone_id=rt.spec.zone_id,
+                zone_name=rt.spec.name,
+                ws_url=rt.config.ws_url,
+                players=len(rt.players),
+                max_players=rt.config.max_players,
+                ready=self.started.is_set() and self._storage_ok and not rt.draining,
+                draining=rt.draining,
+                heartbeat_at=self.clock.time(),
+                ttl_s=DIRECTORY_TTL_S,
+            )
+        )
+
+
+def default_server_id(zone_name: str, port: int) -> str:
+    return f"{zone_name}-{socket.gethostname()}-{port}"

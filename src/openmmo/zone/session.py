@@ -1,0 +1,117 @@
+"""One game connection: its phase, identity, sequence numbers, limits and outgoing events.
+
+Overflow policy of the event queue: at most ``MAX_PENDING_EVENTS`` events wait for the next
+snapshot; beyond that the oldest are dropped. Events (chat lines, hits) are ephemeral and a
+client that falls that far behind is about to be closed as a slow consumer anyway; snapshots
+themselves are full state and are simply skipped while the client's socket is backed up.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Protocol
+
+from openmmo.protocol.codec import encode, error_message
+from openmmo.protocol.codes import Encoding, ErrorCode, Limits
+from openmmo.protocol.session import Phase
+from openmmo.protocol.snapshot import WireEvent
+from openmmo.ratelimit import TokenBucket
+from openmmo.sim.world import Actor
+
+MAX_PENDING_EVENTS = 256
+
+
+class Transport(Protocol):
+    """What a session needs from its connection (WebSocket today, raw TCP possible)."""
+
+    remote: str
+
+    def send(self, data: bytes, binary: bool) -> None: ...
+
+    def close(self, code: int, reason: str) -> None: ...
+
+
+class Session:
+    __slots__ = (
+        "account_id",
+        "actor",
+        "backlogged_since",
+        "character_id",
+        "chat_bucket",
+        "connected_at",
+        "encoding",
+        "error_times",
+        "events",
+        "last_seq",
+        "last_snapshot_at",
+        "limited_times",
+        "message_bucket",
+        "next_limit_notice_at",
+        "phase",
+        "session_id",
+        "ticket_character_id",
+        "transport",
+        "unacked",
+        "username",
+        "writable",
+    )
+
+    def __init__(
+        self, session_id: int, transport: Transport, encoding: Encoding, limits: Limits, now: float
+    ):
+        self.session_id = session_id
+        self.transport = transport
+        self.encoding = encoding
+        self.phase = Phase.AUTH
+        self.connected_at = now
+        self.account_id: int | None = None
+        self.username = ""
+        self.ticket_character_id: int | None = None
+        self.character_id: int | None = None
+        self.actor: Actor | None = None
+        self.last_seq = 0
+        self.unacked = False  # a processed input waits for a snapshot to acknowledge it
+        self.events: list[WireEvent] = []
+        self.last_snapshot_at = 0.0
+        self.writable = True
+        self.backlogged_since: float | None = None
+        self.message_bucket = TokenBucket(limits.max_messages_per_s, limits.message_burst, now)
+        self.chat_bucket = TokenBucket(limits.chat_per_s, limits.chat_burst, now)
+        self.error_times: deque[float] = deque()
+        self.limited_times: deque[float] = deque()
+        self.next_limit_notice_at = 0.0
+
+    @property
+    def binary(self) -> bool:
+        return self.encoding is Encoding.MSGPACK
+
+    def send(self, message: dict[str, Any]) -> int:
+        """Encode and send one message now; returns the bytes sent (0 if closed)."""
+        if self.phase is Phase.CLOSED:
+            return 0
+        data = encode(message, self.encoding)
+        self.transport.send(data, self.binary)
+        return len(data)
+
+    def send_error(self, code: ErrorCode, message: str, seq: int | None = None) -> int:
+        return self.send(error_message(code, message, seq))
+
+    def push_event(self, event: WireEvent) -> None:
+        events = self.events
+        if len(events) >= MAX_PENDING_EVENTS:
+            del events[0]
+        events.append(event)
+
+    def close(self, code: int, reason: str) -> None:
+        if self.phase is not Phase.CLOSED:
+            self.phase = Phase.CLOSED
+            self.transport.close(code, reason)
+
+
+def count_recent(times: deque[float], now: float, window_s: float) -> int:
+    """Record one occurrence at ``now`` and return how many fell within ``window_s``."""
+    times.append(now)
+    horizon = now - window_s
+    while times and times[0] < horizon:
+        times.popleft()
+    return len(times)

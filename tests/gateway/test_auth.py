@@ -1,0 +1,119 @@
+async def test_register_then_login_return_a_token_pair(gw):
+    response = await gw.http.post(
+        "/auth/register", json={"username": "aria", "password": "correct horse"}
+    )
+    assert response.status_code == 201
+    pair = response.json()
+    assert set(pair) == {
+        "token",
+        "refresh_token",
+        "expires_in",
+        "token_type",
+        "account_id",
+        "username",
+    }
+    assert pair["expires_in"] == 600
+    assert gw.tokens.verify_access(pair["token"]).username == "aria"
+    login = await gw.http.post(
+        "/auth/login", json={"username": "ARIA", "password": "correct horse"}
+    )
+    assert login.status_code == 200
+    assert login.json()["account_id"] == pair["account_id"]
+
+
+async def test_the_seeds_form_encoded_login_works(gw):
+    await gw.user("player_1", "test123456")
+    response = await gw.http.post(
+        "/auth/login", data={"username": "player_1", "password": "test123456"}
+    )
+    assert response.status_code == 200
+
+
+async def test_wrong_password_and_unknown_user_look_the_same(gw):
+    await gw.user()
+    wrong = await gw.http.post("/auth/login", json={"username": "aria", "password": "nope nope"})
+    unknown = await gw.http.post("/auth/login", json={"username": "zed", "password": "nope nope"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert (
+        wrong.json()
+        == unknown.json()
+        == {"code": "invalid_credentials", "message": "wrong username or password"}
+    )
+    assert wrong.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_registration_errors(gw):
+    await gw.user()
+    taken = await gw.http.post(
+        "/auth/register", json={"username": "Aria", "password": "another one"}
+    )
+    assert (taken.status_code, taken.json()["code"]) == (409, "username_taken")
+    short = await gw.http.post("/auth/register", json={"username": "bo", "password": "x"})
+    assert (short.status_code, short.json()["code"]) == (422, "invalid_credentials_format")
+    missing = await gw.http.post("/auth/register", json={"username": "bob"})
+    assert (missing.status_code, missing.json()["code"]) == (422, "invalid_request")
+    assert "password" in missing.json()["message"]
+    garbage = await gw.http.post(
+        "/auth/register", content=b"{oops", headers={"content-type": "application/json"}
+    )
+    assert garbage.status_code == 422
+
+
+async def test_login_attempts_are_rate_limited_per_username(gw):
+    await gw.user()
+    codes = []
+    for _ in range(11):
+        response = await gw.http.post(
+            "/auth/login", json={"username": "aria", "password": "wrong pass"}
+        )
+        codes.append(response.status_code)
+    assert codes[:10] == [401] * 10
+    assert codes[10] == 429
+    assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_refresh_rotates_and_detects_reuse(gw):
+    pair = (
+        await gw.http.post("/auth/register", json={"username": "aria", "password": "correct horse"})
+    ).json()
+    first = await gw.http.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert first.status_code == 200
+    rotated = first.json()["refresh_token"]
+    assert rotated != pair["refresh_token"]
+    replay = await gw.http.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert (replay.status_code, replay.json()["code"]) == (401, "refresh_token_reused")
+    after = await gw.http.post("/auth/refresh", json={"refresh_token": rotated})
+    assert after.status_code == 401  # the whole family was revoked
+
+
+async def test_logout_revokes_the_refresh_token(gw):
+    pair = (
+        await gw.http.post("/auth/register", json={"username": "aria", "password": "correct horse"})
+    ).json()
+    assert (
+        await gw.http.post("/auth/logout", json={"refresh_token": pair["refresh_token"]})
+    ).status_code == 204
+    response = await gw.http.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert response.status_code == 401
+
+
+async def test_device_login_creates_a_guest_with_a_character_once(gw):
+    first = await gw.http.post("/auth/device", json={"device_id": "bot-00000001"})
+    again = await gw.http.post("/auth/device", json={"device_id": "bot-00000001"})
+    assert first.status_code == again.status_code == 200
+    assert first.json()["account_id"] == again.json()["account_id"]
+    headers = {"Authorization": f"Bearer {again.json()['token']}"}
+    characters = (await gw.http.get("/api/characters", headers=headers)).json()["characters"]
+    assert len(characters) == 1 and characters[0]["name"].startswith("Guest_")
+    bad = await gw.http.post("/auth/device", json={"device_id": "x"})
+    assert (bad.status_code, bad.json()["code"]) == (422, "invalid_device_id")
+
+
+async def test_api_requires_a_valid_bearer_token(gw):
+    assert (await gw.http.get("/api/zones")).status_code == 401
+    bad = await gw.http.get("/api/zones", headers={"Authorization": "Bearer nope"})
+    assert (bad.status_code, bad.json()["code"]) == (401, "unauthorized")
+    headers = await gw.user()
+    gw.clock.advance(3600)
+    expired = await gw.http.get("/api/zones", headers=headers)
+    assert (expired.status_code, expired.json()["code"]) == (401, "token_expired")

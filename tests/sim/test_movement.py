@@ -1,0 +1,73 @@
+import math
+
+import pytest
+
+from openmmo.sim.movement import apply_move, clamp_step
+from openmmo.sim.rules import Rules
+from openmmo.testing import empty_world, place_player
+
+RULES = Rules(max_speed=10.0, speed_tolerance=1.0, move_budget_s=1.0)
+
+
+def test_clamp_step_stops_at_the_budget():
+    assert clamp_step(0, 0, 3, 4, 10) == (3, 4, 5.0)
+    x, y, spent = clamp_step(0, 0, 30, 40, 10)
+    assert (round(x, 6), round(y, 6), spent) == (6.0, 8.0, 10)
+
+
+def test_a_move_within_speed_is_applied_exactly():
+    world = empty_world(rules=RULES)
+    place_player(world, 1, 100, 100)
+    corrected = apply_move(world, 1, 101, 100, now=0.1)
+    assert not corrected
+    assert world.position(1) == (101.0, 100.0)
+
+
+def test_a_teleport_is_cut_to_the_allowed_distance():
+    world = empty_world(rules=RULES)
+    place_player(world, 1, 100, 100)
+    corrected = apply_move(world, 1, 900, 100, now=0.1)
+    x, y = world.position(1)
+    assert corrected
+    assert y == 100
+    # Budget starts full (10 units) and refills 1 unit in 0.1 s, capped at 10.
+    assert math.isclose(x, 110.0)
+
+
+def test_sustained_speeding_is_limited_to_max_speed():
+    world = empty_world(rules=RULES)
+    place_player(world, 1, 100, 100)
+    now = 0.0
+    for _ in range(50):  # asks for 20 units/s for 5 s
+        now += 0.1
+        x, _ = world.position(1)
+        apply_move(world, 1, x + 2.0, 100, now)
+    x, _ = world.position(1)
+    # 10 units of budget at the start (so the first 0.1 s of refill is capped away), then
+    # 10 units/s for the remaining 4.9 s.
+    assert x == pytest.approx(100 + 10 + 49, abs=0.01)
+
+
+def test_jittery_arrival_at_legal_speed_is_not_corrected():
+    world = empty_world(rules=RULES)
+    place_player(world, 1, 100, 100)
+    # Moves of 1 unit every 0.1 s (legal), but arriving in bunches.
+    arrival = [0.19, 0.2, 0.21, 0.39, 0.4, 0.41, 0.59, 0.6, 0.61]
+    for i, t in enumerate(arrival, start=1):
+        assert not apply_move(world, 1, 100 + i, 100, t)
+    assert world.position(1) == (109.0, 100.0)
+
+
+def test_moves_are_clamped_to_the_world_bounds():
+    world = empty_world(rules=RULES)
+    place_player(world, 1, 1, 1)
+    assert apply_move(world, 1, -5, -5, now=1.0)
+    assert world.position(1) == (0.0, 0.0)
+
+
+def test_dead_players_do_not_move():
+    world = empty_world(rules=RULES)
+    actor = place_player(world, 1, 100, 100)
+    world.flags[actor.slot] |= 1
+    apply_move(world, 1, 101, 100, now=1.0)
+    assert world.position(1) == (100.0, 100.0)

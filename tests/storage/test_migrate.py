@@ -1,0 +1,43 @@
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from openmmo.storage.migrate import SchemaMismatch, check_schema, head_revision, upgrade
+from openmmo.storage.schema import metadata
+from openmmo.storage.sql import create_engine
+
+
+@pytest.fixture
+async def engine(tmp_path):
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/m.sqlite3")
+    yield engine
+    await engine.dispose()
+
+
+async def test_upgrade_is_idempotent(engine):
+    assert await upgrade(engine) == (None, head_revision())
+    assert await upgrade(engine) == (head_revision(), head_revision())
+    await check_schema(engine)
+
+
+async def test_migrations_match_the_schema_module(engine):
+    await upgrade(engine)
+    async with engine.connect() as connection:
+        diff = await connection.run_sync(
+            lambda c: compare_metadata(MigrationContext.configure(c), metadata)
+        )
+    assert diff == []
+
+
+async def test_an_unmigrated_database_is_refused_with_advice(engine):
+    with pytest.raises(SchemaMismatch, match="openmmo migrate"):
+        await check_schema(engine)
+
+
+async def test_a_newer_schema_is_refused(engine):
+    await upgrade(engine)
+    async with engine.begin() as connection:
+        await connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(SchemaMismatch, match="newer than this build"):
+        await upgrade(engine)

@@ -1,0 +1,130 @@
+"""Authentication, joining and the session state machine, without sockets."""
+
+from openmmo.protocol.codes import CloseCode, Encoding
+from openmmo.protocol.session import Phase
+from tests.zone.conftest import make_zone
+
+
+async def test_a_token_at_upgrade_gets_a_welcome(zone):
+    account, _ = await zone.account("aria")
+    session, transport = zone.connect(zone.tokens.issue_access(account.account_id, "aria"))
+    welcome = transport.last("welcome")
+    assert welcome["protocol"] == 1
+    assert welcome["zone"]["zone_id"] == 9
+    assert welcome["limits"]["max_message_bytes"] == 4096
+    assert session.phase is Phase.LOBBY
+
+
+async def test_a_bad_token_gets_unauthorized_and_close_4001(zone):
+    session, transport = zone.connect("not-a-token")
+    assert transport.last("error")["code"] == "unauthorized"
+    assert transport.closed[0] == CloseCode.UNAUTHORIZED
+    assert session.phase is Phase.CLOSED
+
+
+async def test_auth_by_message_and_auth_timeout(zone):
+    account, _ = await zone.account("aria")
+    session, transport = zone.connect()
+    zone.send(session, {"type": "move", "seq": 1, "x": 1, "y": 1})
+    assert transport.last("error")["code"] == "not_authenticated"
+    zone.send(
+        session,
+        {"type": "auth", "seq": 2, "token": zone.tokens.issue_access(account.account_id, "aria")},
+    )
+    assert transport.last("welcome")["seq"] == 2
+    _late, late_transport = zone.connect()
+    await zone.tick(6.0)
+    assert late_transport.closed[0] == CloseCode.AUTH_TIMEOUT
+    assert transport.closed is None
+
+
+async def test_join_places_the_character_and_answers_joined(zone):
+    session, transport = await zone.player("aria", x=120, y=130)
+    joined = transport.last("joined")
+    assert joined["seq"] == 1
+    assert joined["character"]["x"] == 120 and joined["character"]["hp"] == 100
+    assert session.phase is Phase.PLAYING
+    assert zone.runtime.world.player_count() == 1
+
+
+async def test_join_refusals_keep_the_connection(zone):
+    account, _ = await zone.account("aria")
+    _other, foreign = await zone.account("bob")
+    session, transport = zone.connect(zone.tokens.issue_access(account.account_id, "aria"))
+    zone.send(session, {"type": "join_game", "seq": 1, "map_id": 1})
+    assert transport.last("error")["code"] == "wrong_zone"
+    zone.send(session, {"type": "join_game", "seq": 2, "character_id": foreign.character_id})
+    await zone.settle()
+    assert transport.last("error") == {
+        "type": "error",
+        "code": "character_not_found",
+        "message": "no such character on your account",
+        "seq": 2,
+    }
+    zone.send(session, {"type": "join_game", "seq": 3})
+    await zone.settle()
+    assert transport.last("joined")["seq"] == 3
+    zone.send(session, {"type": "join_game", "seq": 4})
+    assert transport.last("error")["code"] == "already_joined"
+    assert transport.closed is None
+
+
+async def test_join_tickets_are_bound_to_the_server_and_single_use(zone):
+    account, character = await zone.account("aria")
+    ticket = zone.tokens.issue_join_ticket(
+        account.account_id, "aria", 9, "test-1", character.character_id
+    )
+    session, transport = zone.connect(ticket)
+    assert transport.last("welcome")
+    zone.send(session, {"type": "join_game", "seq": 1})
+    await zone.settle()
+    assert transport.last("joined")["entity_id"] == character.character_id
+    _, replay = zone.connect(ticket)
+    assert replay.last("error")["message"] == "this ticket was already used"
+    assert replay.closed[0] == CloseCode.UNAUTHORIZED
+    elsewhere = zone.tokens.issue_join_ticket(account.account_id, "aria", 9, "other-2", None)
+    _, wrong = zone.connect(elsewhere)
+    assert wrong.closed[0] == CloseCode.FORBIDDEN
+
+
+async def test_the_same_character_joining_again_replaces_the_old_session(zone):
+    old, old_transport = await zone.player("aria", x=100, y=100)
+    zone.send(old, {"type": "move", "seq": 2, "x": 104, "y": 100})
+    account = await zone.storage.account_by_username("aria")
+    new, new_transport = zone.connect(zone.tokens.issue_access(account.account_id, "aria"))
+    zone.send(new, {"type": "join_game", "seq": 1})
+    await zone.settle()
+    assert old_transport.closed[0] == CloseCode.SESSION_REPLACED
+    assert new_transport.last("joined")["character"]["x"] == 104  # carried over, not reloaded
+    assert zone.runtime.world.player_count() == 1
+    zone.runtime.disconnect(old)  # the old socket's late disconnect must not remove the new
+    assert zone.runtime.world.player_count() == 1
+
+
+async def test_a_full_channel_refuses_with_1013():
+    zone = make_zone(max_players=1)
+    await zone.player("aria")
+    account, _ = await zone.account("bob")
+    session, transport = zone.connect(zone.tokens.issue_access(account.account_id, "bob"))
+    zone.send(session, {"type": "join_game", "seq": 1})
+    assert transport.last("error")["code"] == "server_full"
+    assert transport.closed[0] == CloseCode.TRY_AGAIN_LATER
+
+
+async def test_leaving_saves_progress(zone):
+    session, transport = await zone.player("aria", x=100, y=100)
+    zone.send(session, {"type": "move", "seq": 2, "x": 103, "y": 100})
+    zone.send(session, {"type": "leave", "seq": 3})
+    assert transport.closed == (CloseCode.NORMAL, "bye")
+    zone.runtime.disconnect(session)
+    assert await zone.runtime.checkpointer.flush()
+    saved = await zone.storage.load_character(session.character_id)
+    assert (saved.x, saved.zone_id) == (103, 9)
+    assert zone.runtime.world.player_count() == 0
+
+
+async def test_msgpack_sessions_get_binary_frames(zone):
+    session, transport = await zone.player("aria", encoding=Encoding.MSGPACK)
+    assert all(binary for _, binary in transport.frames)
+    zone.send(session, {"type": "ping", "seq": 2, "client_time": 1.5}, binary=True)
+    assert transport.last("pong")["client_time"] == 1.5
