@@ -1,0 +1,79 @@
+"""Bad tokens, oversized frames and malformed JSON get the documented answer, and a second
+connected player notices nothing."""
+
+import asyncio
+
+import pytest
+
+from openmmo.client import GameClient
+from openmmo.protocol.codes import CloseCode
+
+pytestmark = pytest.mark.e2e
+
+
+async def assert_unaffected(bystander):
+    """The bystander keeps getting snapshots and its moves are still acknowledged."""
+    before = bystander.game.snapshots
+    me = bystander.game.me()
+    seq = bystander.game.move(me.x + 0.1, me.y)
+    await bystander.game.wait_snapshot(lambda c: c.last_snapshot["ack"] >= seq)
+    assert bystander.game.snapshots > before
+    assert bystander.game.close_code is None
+
+
+async def test_a_bad_token_is_refused_with_4001(world, players):
+    bystander = await players(1)
+    game = await GameClient.connect(world.zone_url(1), "forged.token.value")
+    error = await game.wait_for(lambda m: m["type"] == "error")
+    assert error["code"] == "unauthorized"
+    code, _ = await game.wait_closed()
+    assert code == CloseCode.UNAUTHORIZED
+    await assert_unaffected(bystander)
+
+
+async def test_no_token_and_no_auth_message_times_out_with_4008(world, players):
+    bystander = await players(1)
+    game = await GameClient.connect(world.zone_url(1))
+    code, _ = await game.wait_closed(timeout_s=10)
+    assert code == CloseCode.AUTH_TIMEOUT
+    await assert_unaffected(bystander)
+
+
+async def test_an_oversized_frame_closes_with_1009(players):
+    bystander = await players(1)
+    victim = await players(1)
+    victim.game.send_raw(b'{"type":"chat","seq":99,"message":"' + b"x" * 8000 + b'"}', binary=False)
+    code, _ = await victim.game.wait_closed()
+    assert code == CloseCode.MESSAGE_TOO_BIG
+    await assert_unaffected(bystander)
+
+
+async def test_malformed_json_gets_bad_message_and_the_connection_stays(players):
+    bystander = await players(1)
+    sloppy = await players(1)
+    sloppy.game.send_raw(b'{"type": "move", "x": ', binary=False)
+    error = await sloppy.game.wait_for(lambda m: m["type"] == "error")
+    assert error["code"] == "bad_message"
+    sloppy.game.send_raw(b"\x93\x01", binary=True)  # truncated msgpack
+    await sloppy.game.wait_for(lambda m: m["type"] == "error" and m["_n"] > error["_n"])
+    await assert_unaffected(sloppy)
+    await assert_unaffected(bystander)
+
+
+async def test_unknown_path_and_unknown_subprotocol_are_refused(world):
+    reader, writer = await asyncio.open_connection("127.0.0.1", world.zone_ports[0])
+    writer.write(
+        b"GET /nope HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        b"\r\n"
+    )
+    assert (await reader.readline()).startswith(b"HTTP/1.1 404")
+    writer.close()
+    reader, writer = await asyncio.open_connection("127.0.0.1", world.zone_ports[0])
+    writer.write(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Protocol: chat.v9\r\n\r\n"
+    )
+    assert (await reader.readline()).startswith(b"HTTP/1.1 400")
+    writer.close()

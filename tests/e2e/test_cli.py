@@ -1,0 +1,111 @@
+"""The openmmo command and the standalone roles, as an operator runs them."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from openmmo.testing import free_port
+from openmmo.testing.local import TEST_JWT_SECRET
+
+pytestmark = pytest.mark.e2e
+
+
+def openmmo(*args, env=None, cwd=None, timeout=60):
+    return subprocess.run(
+        [sys.executable, "-m", "openmmo", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+def test_version_prints_build_information():
+    result = openmmo("version")
+    assert result.returncode == 0
+    info = json.loads(result.stdout)
+    assert info["version"] and info["git_commit"]
+
+
+def test_invalid_configuration_fails_at_start_naming_the_setting(tmp_path):
+    result = openmmo("zone", env={"SERVER_PORT": "http"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "SERVER_PORT" in result.stderr
+    unknown_zone = openmmo("zone", "--zone", "42", cwd=tmp_path)
+    assert unknown_zone.returncode == 2
+    assert "WORLD_ZONE_ID" in unknown_zone.stderr
+
+
+def test_migrate_is_idempotent(tmp_path):
+    first = openmmo("migrate", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout) == {"before": None, "after": "0001", "changed": True}
+    second = openmmo("migrate", cwd=tmp_path)
+    assert json.loads(second.stdout)["changed"] is False
+    unreachable = openmmo(
+        "migrate",
+        env={"DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"},
+        cwd=tmp_path,
+    )
+    assert unreachable.returncode == 1
+    assert "migration failed" in unreachable.stderr
+
+
+def wait_http(url, timeout_s=20.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                return response.status, response.read().decode()
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+@pytest.mark.parametrize("role", ["zone", "gateway"])
+def test_each_role_serves_health_metrics_and_stops_on_sigterm(tmp_path, role):
+    server, health, metrics = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "SERVER_PORT": str(server),
+        "HEALTH_PORT": str(health),
+        "METRICS_PORT": str(metrics),
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "BIND_HOST": "127.0.0.1",
+        "WORLD_ZONE_ID": "2",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "openmmo", role],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        status, body = wait_http(f"http://127.0.0.1:{health}/health/ready")
+        assert status == 200 and json.loads(body)["status"] == "ready"
+        assert wait_http(f"http://127.0.0.1:{health}/health/live")[0] == 200
+        _, exposition = wait_http(f"http://127.0.0.1:{metrics}/metrics")
+        expected = (
+            "openmmo_tick_duration_seconds_bucket"
+            if role == "zone"
+            else "openmmo_http_request_duration_seconds"
+        )
+        assert expected in exposition
+        check = openmmo("healthcheck", env={"HEALTH_PORT": str(health)})
+        assert check.returncode == 0, check.stderr
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    lines = [json.loads(line) for line in stderr.decode().splitlines() if line.startswith("{")]
+    assert any(line["event"] == "stopping" for line in lines)
+    down = openmmo("healthcheck", env={"HEALTH_PORT": str(health)})
+    assert down.returncode == 1
