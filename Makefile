@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install up test lint typecheck unit e2e clean
+.PHONY: help install up test lint typecheck unit e2e docs clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -21,8 +21,8 @@ up: $(STAMP)  ## Run the whole world locally (gateway :8080, zones :7001 and :70
 	$(BIN)/openmmo up
 
 lint: $(STAMP)  ## ruff lint and format check.
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 typecheck: $(STAMP)  ## mypy --strict on src.
 	$(BIN)/mypy src
@@ -38,3 +38,7 @@ test: lint typecheck  ## Everything: lint, types, unit, integration and end-to-e
 
 clean:  ## Remove the virtualenv and caches.
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+docs: $(STAMP)  ## Regenerate the generated parts of docs/reference.
+	{ cat docs/reference/config.head.md; $(BIN)/python -c 'from openmmo.config import reference_markdown as r; print(r(), end="")'; } > docs/reference/config.md
+	$(BIN)/python -c 'import json; from openmmo.gateway.openapi import openapi_document as d; print(json.dumps(d(), indent=2))' > docs/reference/openapi.json

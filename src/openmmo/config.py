@@ -253,3 +253,23 @@ def _describe(exc: ValidationError) -> str:
 def generate_dev_secret() -> str:
     """A random signing key for development runs that did not set JWT_SECRET."""
     return secrets.token_urlsafe(48)
+
+
+def reference_markdown() -> str:
+    """The settings table of docs/reference/config.md (regenerate with ``make docs``)."""
+    lines = [
+        "| Environment variable | Default | Meaning |",
+        "|---|---|---|",
+    ]
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        first = alias.choices[0] if isinstance(alias, AliasChoices) else name
+        env = (first if isinstance(first, str) else name).upper()
+        default = field.default
+        if isinstance(default, SecretStr):
+            default = "(empty)" if not default.get_secret_value() else "(set)"
+        elif isinstance(default, StrEnum):
+            default = default.value
+        shown = "—" if default in (None, "") else f"`{default}`"
+        lines.append(f"| `{env}` | {shown} | {field.description or ''} |")
+    return "\n".join(lines) + "\n"

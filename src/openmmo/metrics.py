@@ -37,7 +37,9 @@ PROTOCOL_ERRORS = Counter(
     "openmmo_protocol_errors_total", "Error messages sent to clients, by code.", ["zone", "code"]
 )
 DISCONNECTS = Counter(
-    "openmmo_disconnects_total", "Game connections closed, by close code.", ["zone", "code"]
+    "openmmo_disconnects_total",
+    "Game connections the server closed, by close code.",
+    ["zone", "code"],
 )
 SNAPSHOTS_SKIPPED = Counter(
     "openmmo_snapshots_skipped_total",

@@ -77,3 +77,44 @@ async def test_unknown_path_and_unknown_subprotocol_are_refused(world):
     )
     assert (await reader.readline()).startswith(b"HTTP/1.1 400")
     writer.close()
+
+
+async def test_fragmented_messages_are_reassembled(players):
+    player = await players(1)
+    player.game.send_raw(b'{"type": "ping",', binary=False, fin=False)
+    player.game.send_raw(b' "seq": 77, ', binary=False, fin=False, continuation=True)
+    player.game.send_raw(b'"client_time": 1.5}', binary=False, continuation=True)
+    pong = await player.game.wait_for(lambda m: m["type"] == "pong")
+    assert (pong["seq"], pong["client_time"]) == (77, 1.5)
+
+
+async def test_a_new_message_inside_a_fragmented_one_closes_with_1002(players):
+    bystander = await players(1)
+    player = await players(1)
+    player.game.send_raw(b'{"type": "ping",', binary=False, fin=False)
+    player.game.send_raw(b'{"type": "ping", "seq": 90}', binary=False)
+    code, _ = await player.game.wait_closed()
+    assert code == CloseCode.PROTOCOL_ERROR
+    await assert_unaffected(bystander)
+
+
+async def test_a_close_without_a_code_is_answered_without_one(world, players):
+    player = await players(1)
+    grant = await player.gateway.join_zone(1)
+    reader, writer = await asyncio.open_connection("127.0.0.1", world.zone_ports[0])
+    writer.write(
+        f"GET /ws?token={grant['ticket']} HTTP/1.1\r\nHost: x\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    await reader.readuntil(b"\r\n\r\n")
+    welcome_header = await reader.readexactly(2)
+    assert welcome_header[0] == 0x81  # the welcome text frame
+    length = welcome_header[1] & 0x7F
+    if length == 126:
+        length = int.from_bytes(await reader.readexactly(2), "big")
+    await reader.readexactly(length)
+    writer.write(bytes([0x88, 0x80]) + b"\x00\x00\x00\x00")  # masked close, no payload
+    assert await reader.readexactly(2) == b"\x88\x00"  # answered with no status code
+    writer.close()

@@ -42,6 +42,7 @@ def test_malformed_json_is_a_bad_message(payload):
         msgpack.packb({1: 2}),
         b"\x91" * 5000 + b"\xc0",
         msgpack.packb({"a": 1}) + b"\x00",
+        msgpack.packb({"type": "ping", "seq": 1, "x": msgpack.ExtType(5, b"x")}),
     ],
 )
 def test_malformed_msgpack_is_a_bad_message(payload):

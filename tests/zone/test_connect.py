@@ -95,6 +95,8 @@ async def test_the_same_character_joining_again_replaces_the_old_session(zone):
     zone.send(new, {"type": "join_game", "seq": 1})
     await zone.settle()
     assert old_transport.closed[0] == CloseCode.SESSION_REPLACED
+    assert old_transport.last("notice")["code"] == "session_replaced"
+    assert not old_transport.of_type("error")
     assert new_transport.last("joined")["character"]["x"] == 104  # carried over, not reloaded
     assert zone.runtime.world.player_count() == 1
     zone.runtime.disconnect(old)  # the old socket's late disconnect must not remove the new
@@ -128,3 +130,36 @@ async def test_msgpack_sessions_get_binary_frames(zone):
     assert all(binary for _, binary in transport.frames)
     zone.send(session, {"type": "ping", "seq": 2, "client_time": 1.5}, binary=True)
     assert transport.last("pong")["client_time"] == 1.5
+
+
+async def test_players_still_joining_count_toward_capacity():
+    zone = make_zone(max_players=1)
+    tokens = []
+    for name in ("aria", "bob"):
+        account, _ = await zone.account(name)
+        tokens.append(zone.tokens.issue_access(account.account_id, name))
+    first, first_t = zone.connect(tokens[0])
+    second, second_t = zone.connect(tokens[1])
+    zone.send(first, {"type": "join_game", "seq": 1})
+    zone.send(second, {"type": "join_game", "seq": 1})  # before the first one has loaded
+    await zone.settle()
+    assert first_t.last("joined")
+    assert second_t.last("error")["code"] == "server_full"
+
+
+async def test_a_character_may_retake_its_seat_on_a_full_channel():
+    zone = make_zone(max_players=1)
+    account, character = await zone.account("aria")
+    ticket = zone.tokens.issue_join_ticket(
+        account.account_id, "aria", 9, "test-1", character.character_id
+    )
+    first, _ = zone.connect(ticket)
+    zone.send(first, {"type": "join_game", "seq": 1})
+    await zone.settle()
+    again = zone.tokens.issue_join_ticket(
+        account.account_id, "aria", 9, "test-1", character.character_id
+    )
+    second, second_t = zone.connect(again)
+    zone.send(second, {"type": "join_game", "seq": 1})
+    await zone.settle()
+    assert second_t.last("joined")["entity_id"] == character.character_id

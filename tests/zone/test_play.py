@@ -186,3 +186,13 @@ async def test_inspect_names_entities(zone):
     assert a_t.last("entity_info")["entities"] == [
         {"id": a.character_id, "kind": 0, "name": "Aria", "level": 1}
     ]
+
+
+def test_chat_cleaning_keeps_visible_text_and_joiners():
+    from openmmo.zone.handlers import _clean
+
+    assert _clean("  hi\nthere\t!\x07 ") == "hi there !"
+    assert _clean("abc\u202edef\u200b") == "abcdef"  # bidi override and zero-width space
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    assert _clean(family) == family
+    assert _clean("\U000f0000") == "\U000f0000"  # private use stays

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgpack
-from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+import numpy as np
+import numpy.typing as npt
+from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 from openmmo.protocol.codes import Encoding, EventType
 from openmmo.protocol.snapshot import FLAG_DEAD, entities_from_wire
@@ -80,17 +82,18 @@ class _Listener(WSListener):
 
 
 class GameClient:
-    def __init__(self, encoding: Encoding):
+    def __init__(self, encoding: Encoding, history: int = HISTORY):
         self.encoding = encoding
         self._transport: WSTransport | None = None
         self._seq = itertools.count(1)
-        self.history: deque[Message] = deque(maxlen=HISTORY)
-        self.events: deque[Message] = deque(maxlen=HISTORY)
+        self.history: deque[Message] = deque(maxlen=history)
+        self.events: deque[Message] = deque(maxlen=history)
         self._received = 0
         self._waiters: list[tuple[Predicate, asyncio.Future[Message]]] = []
         self._pending: dict[int, tuple[str, float]] = {}  # seq -> (action type, sent at)
         self._latencies: dict[str, list[float]] = {}
-        self.entities: dict[int, EntityState] = {}
+        self._records: npt.NDArray[np.void] = entities_from_wire(b"")
+        self._entities: dict[int, EntityState] | None = {}
         self.entity_id: int | None = None
         self.last_snapshot: Message | None = None
         self.snapshots = 0
@@ -107,10 +110,12 @@ class GameClient:
         encoding: Encoding | str = Encoding.JSON,
         token_in: str = "query",
         timeout_s: float = 10.0,
+        history: int = HISTORY,
     ) -> GameClient:
         """Open a connection. ``token_in`` is ``query`` (``?token=``), ``header``
-        (``Authorization: Bearer``) or ``message`` (an ``auth`` message after connecting)."""
-        client = cls(Encoding(encoding))
+        (``Authorization: Bearer``) or ``message`` (an ``auth`` message after connecting).
+        ``history`` bounds the messages and events kept for ``wait_*`` (bots keep few)."""
+        client = cls(Encoding(encoding), history)
         headers = {"Sec-WebSocket-Protocol": client.encoding.subprotocol}
         if token is not None and token_in == "header":
             headers["Authorization"] = f"Bearer {token}"
@@ -142,10 +147,22 @@ class GameClient:
         self.send_raw(self._encode(message), binary=self.encoding is Encoding.MSGPACK)
         return int(seq)
 
-    def send_raw(self, payload: bytes, *, binary: bool) -> None:
-        """Send bytes as they are (for protocol tests)."""
+    def send_raw(
+        self, payload: bytes, *, binary: bool, fin: bool = True, continuation: bool = False
+    ) -> None:
+        """Send bytes as one frame, as they are (for protocol tests): ``fin=False`` starts or
+        continues a fragmented message, ``continuation=True`` sends a continuation frame."""
         assert self._transport is not None
-        self._transport.send(WSMsgType.BINARY if binary else WSMsgType.TEXT, payload)
+        if continuation:
+            msg_type = WSMsgType.CONTINUATION
+        else:
+            msg_type = WSMsgType.BINARY if binary else WSMsgType.TEXT
+        self._transport.send(msg_type, payload, fin=fin)
+
+    def send_close_frame(self, payload: bytes = b"") -> None:
+        """Send a raw close frame (for protocol tests): empty means "no status code"."""
+        assert self._transport is not None
+        self._transport.send(WSMsgType.CLOSE, payload)
 
     def _encode(self, message: Message) -> bytes:
         if self.encoding is Encoding.MSGPACK:
@@ -199,7 +216,7 @@ class GameClient:
 
     async def close(self) -> None:
         if self._transport is not None and self.close_code is None:
-            self._transport.send_close()
+            self._transport.send_close(WSCloseCode.OK)
             self._transport.disconnect()
             await self._transport.wait_disconnected()
 
@@ -222,20 +239,9 @@ class GameClient:
     def _apply_snapshot(self, message: Message, now: float) -> None:
         self.snapshots += 1
         self.last_snapshot = message
-        records = entities_from_wire(message["entities"])
-        self.entities = {
-            int(r["id"]): EntityState(
-                int(r["id"]),
-                float(r["x"]),
-                float(r["y"]),
-                int(r["hp"]),
-                int(r["hp_max"]),
-                int(r["kind"]),
-                int(r["flags"]),
-                int(r["level"]),
-            )
-            for r in records
-        }
+        # Parsed into objects only when asked for (see ``entities``): bots rarely look.
+        self._records = entities_from_wire(message["entities"])
+        self._entities = None
         ack = message["ack"]
         for seq in [s for s, (kind, _) in self._pending.items() if kind == "move" and s <= ack]:
             kind, sent_at = self._pending.pop(seq)
@@ -310,5 +316,45 @@ class GameClient:
         """Seconds from sending each action to its acknowledgement, by action type."""
         return {kind: list(values) for kind, values in self._latencies.items()}
 
+    @property
+    def entities(self) -> dict[int, EntityState]:
+        """Every entity in the last snapshot, by id."""
+        if self._entities is None:
+            self._entities = {
+                int(r[0]): EntityState(
+                    int(r[0]),
+                    float(r[1]),
+                    float(r[2]),
+                    int(r[3]),
+                    int(r[4]),
+                    int(r[5]),
+                    int(r[6]),
+                    int(r[7]),
+                )
+                for r in self._records.tolist()
+            }
+        return self._entities
+
+    def entity_ids(self) -> list[int]:
+        return [int(i) for i in self._records["id"].tolist()]
+
     def me(self) -> EntityState | None:
-        return None if self.entity_id is None else self.entities.get(self.entity_id)
+        """This player's own entity in the last snapshot."""
+        if self.entity_id is None:
+            return None
+        if self._entities is not None:
+            return self._entities.get(self.entity_id)
+        index = np.flatnonzero(self._records["id"] == self.entity_id)
+        if not len(index):
+            return None
+        r = self._records[int(index[0])].tolist()
+        return EntityState(
+            int(r[0]),
+            float(r[1]),
+            float(r[2]),
+            int(r[3]),
+            int(r[4]),
+            int(r[5]),
+            int(r[6]),
+            int(r[7]),
+        )

@@ -27,10 +27,16 @@ def decode_json(payload: bytes) -> Any:
         raise ProtocolError(ErrorCode.BAD_MESSAGE, f"malformed JSON: {exc}") from None
 
 
+def _no_ext(code: int, data: bytes) -> Any:
+    raise ValueError(f"ext type {code} is not part of the protocol")
+
+
 def decode_msgpack(payload: bytes) -> Any:
     """Decode one msgpack binary frame: exactly one object, string keys, no ext types."""
     try:
-        return msgpack.unpackb(payload, raw=False, strict_map_key=True, use_list=True)
+        return msgpack.unpackb(
+            payload, raw=False, strict_map_key=True, use_list=True, ext_hook=_no_ext
+        )
     except Exception as exc:  # msgpack raises ValueError, TypeError or its own errors
         raise ProtocolError(ErrorCode.BAD_MESSAGE, f"malformed msgpack: {exc}") from None
 

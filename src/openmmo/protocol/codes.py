@@ -99,24 +99,25 @@ class CloseCode(IntEnum):
     """WebSocket close codes (RFC 6455 section 7.4 plus our 4xxx application range)."""
 
     NORMAL = 1000  # the client left, or the server ended the session on request
-    GOING_AWAY = 1001
+    GOING_AWAY = 1001  # never sent by the server; proxies and clients may use it
+    PROTOCOL_ERROR = 1002  # broken WebSocket framing (e.g. interleaved fragmented messages)
     POLICY_VIOLATION = 1008  # too many protocol errors
     MESSAGE_TOO_BIG = 1009  # a message larger than ``max_message_bytes``
     INTERNAL_ERROR = 1011
     SERVICE_RESTART = 1012  # the server is draining: reconnect through the gateway
     TRY_AGAIN_LATER = 1013  # the server is full
-    UNAUTHORIZED = 4001  # missing, malformed, expired or revoked token
-    FORBIDDEN = 4003  # token valid but not for this server or character
+    UNAUTHORIZED = 4001  # missing, malformed or expired token, or a reused join ticket
+    FORBIDDEN = 4003  # a valid join ticket issued for another server or zone
     AUTH_TIMEOUT = 4008  # no ``auth`` message within ``auth_timeout_s``
     SESSION_REPLACED = 4009  # the same character joined from another connection
-    UNSUPPORTED_PROTOCOL = 4026  # unknown subprotocol or encoding
     RATE_LIMITED = 4029  # kept flooding after ``rate_limited`` errors
     SLOW_CONSUMER = 4030  # could not read snapshots fast enough
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Protocol limits, announced to the client in ``welcome``."""
+    """Protocol limits. Those a client must respect are announced in ``welcome``; the rest
+    (how much abuse closes a connection) are documented in protocol.md."""
 
     max_message_bytes: int = 4096
     max_messages_per_s: float = 40.0

@@ -138,6 +138,7 @@ def area_part_json(records: npt.NDArray[np.void]) -> str:
 def snapshot_msgpack(
     prefix: TickPrefix, ack: int, xp: int, area_part: bytes, events: list[WireEvent]
 ) -> bytes:
+    xp = min(xp, 0xFFFFFFFF)
     parts = [
         prefix.msgpack,
         _U32.pack(0xCE, ack),

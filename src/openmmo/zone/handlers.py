@@ -148,9 +148,24 @@ def _near(rt: ZoneRuntime, session: Session) -> list[Session]:
     return found
 
 
+_JOINERS = frozenset("\u200c\u200d")  # format characters that emoji and scripts need
+
+
 def _clean(text: str) -> str:
-    """Drop control and format characters (a chat line is one line of visible text)."""
-    return "".join(c for c in text if unicodedata.category(c)[0] != "C").strip()
+    """One line of visible text: whitespace controls become spaces, other control and format
+    characters (bidi overrides, zero-width tricks) are dropped, joiners are kept. Unassigned and
+    private-use code points stay: new emoji are unassigned to older Unicode tables."""
+    out = []
+    for c in text:
+        category = unicodedata.category(c)
+        if category == "Cc":
+            if c.isspace():
+                out.append(" ")
+        elif category in ("Cf", "Cs") and c not in _JOINERS:
+            continue
+        else:
+            out.append(c)
+    return "".join(out).strip()
 
 
 def on_ping(rt: ZoneRuntime, session: Session, msg: Ping, now: float) -> None:
@@ -205,7 +220,9 @@ def on_join(rt: ZoneRuntime, session: Session, msg: JoinGame, now: float) -> Non
             msg.seq,
         )
         return
-    if len(rt.players) >= rt.config.max_players:
+    joining = sum(1 for s in rt.sessions.values() if s.phase is Phase.JOINING)
+    rejoining = ticketed is not None and ticketed in rt.players
+    if not rejoining and len(rt.players) + joining >= rt.config.max_players:
         rt.refuse(
             session,
             ErrorCode.SERVER_FULL,
@@ -241,6 +258,14 @@ async def _join(rt: ZoneRuntime, session: Session, seq: int, character_id: int |
         return
     _enter_world(rt, session, character)
     rt.send(session, _joined(rt, session, seq))
+    log.info(
+        "player_joined",
+        zone=rt.spec.name,
+        account_id=session.account_id,
+        character_id=session.character_id,
+        remote=session.transport.remote,
+        players=len(rt.players),
+    )
 
 
 async def _load(rt: ZoneRuntime, session: Session, character_id: int | None) -> Character | None:
@@ -260,14 +285,17 @@ def _enter_world(rt: ZoneRuntime, session: Session, character: Character) -> Non
     previous = rt.players.get(cid)
     staged = rt.checkpointer.pending.get(cid)
     if previous is not None:
-        rt.refuse(
+        rt.send(
             previous,
-            ErrorCode.UNAUTHORIZED,
-            "you logged in from another connection",
-            None,
-            CloseCode.SESSION_REPLACED,
+            {
+                "type": "notice",
+                "code": "session_replaced",
+                "message": "this character joined from another connection",
+            },
         )
         rt.leave_world(previous)
+        previous.close(CloseCode.SESSION_REPLACED, "session replaced")
+        rt.disconnects[CloseCode.SESSION_REPLACED] += 1
         staged = rt.checkpointer.pending.get(cid)
     if staged is not None:  # newer than the database: a save is still pending
         zone_id, x, y, hp, level, xp = (
@@ -315,7 +343,7 @@ def _joined(rt: ZoneRuntime, session: Session, seq: int) -> dict[str, Any]:
             "y": round(float(world.y[slot]), 2),
         },
         "zone": rt.zone_info(),
-        "tick": world.tick,
+        "tick": world.tick & 0xFFFFFFFF,
     }
 
 

@@ -158,6 +158,8 @@ class ZoneRuntime:
                 "chat_per_s": limits.chat_per_s,
                 "chat_burst": limits.chat_burst,
                 "max_snapshot_entities": limits.max_snapshot_entities,
+                "max_inspect_ids": limits.max_inspect_ids,
+                "auth_timeout_s": limits.auth_timeout_s,
             },
         }
         if seq is not None:
@@ -188,6 +190,13 @@ class ZoneRuntime:
         del self.players[character_id]
         session.actor = None
         state = self.world.remove(character_id)
+        log.info(
+            "player_left",
+            zone=self.spec.name,
+            account_id=session.account_id,
+            character_id=character_id,
+            players=len(self.players),
+        )
         self.checkpointer.stage(
             CharacterProgress(
                 character_id, self.spec.zone_id, state.x, state.y, state.hp, state.level, state.xp

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from picows import (
+    WSCloseCode,
     WSFrame,
     WSListener,
     WSMsgType,
@@ -73,7 +74,10 @@ class GameListener(WSListener):
             return
         msg_type = frame.msg_type
         if msg_type is WSMsgType.TEXT or msg_type is WSMsgType.BINARY:
-            if frame.fin:
+            if self._parts:  # RFC 6455 5.4: no new message inside a fragmented one
+                self._parts = []
+                session.close(CloseCode.PROTOCOL_ERROR, "new message inside a fragmented one")
+            elif frame.fin:
                 self._runtime.on_message(
                     session, frame.get_payload_as_bytes(), msg_type is WSMsgType.BINARY
                 )
@@ -84,7 +88,14 @@ class GameListener(WSListener):
         elif msg_type is WSMsgType.CONTINUATION:
             self._continue(session, frame)
         elif msg_type is WSMsgType.CLOSE:
-            transport.send_close(frame.get_close_code())
+            # RFC 6455 5.5.1: answer a close with a close (unless ours went first), echoing
+            # the code; a close without a code is answered without one.
+            if not transport.is_close_frame_sent:
+                code = frame.get_close_code()
+                if code is WSCloseCode.NO_INFO:  # picows would write code 0, which is invalid
+                    transport.send(WSMsgType.CLOSE, b"")
+                else:
+                    transport.send_close(code)
             transport.disconnect()
 
     def _continue(self, session: Session, frame: WSFrame) -> None:

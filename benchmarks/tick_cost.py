@@ -1,0 +1,111 @@
+"""Cost of the zone server's per-tick work without sockets: advance, interest grid, shared
+snapshot parts and per-client snapshot assembly, for N players in one zone.
+
+    .venv/bin/python benchmarks/tick_cost.py [--players 2000 5000] [--zone 1]
+
+Prints a table and writes reports/tick_cost.json. Players are spread uniformly over the zone;
+every player gets a snapshot every tick (the worst case of the adaptive rule).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from openmmo.protocol.snapshot import TickPrefix, snapshot_msgpack
+from openmmo.replication.area import AreaView
+from openmmo.replication.interest import InterestGrid
+from openmmo.sim.step import advance, populate
+from openmmo.sim.world import World
+from openmmo.sim.zones import DEFAULT_ZONES
+
+
+def measure(players: int, zone_id: int, ticks: int) -> dict[str, float]:
+    spec = DEFAULT_ZONES[zone_id]
+    world = World(spec, seed=1)
+    populate(world, 0.0)
+    rng = np.random.default_rng(1)
+    actors = [
+        world.add_player(
+            i,
+            f"P{i}",
+            float(rng.uniform(0, spec.width)),
+            float(rng.uniform(0, spec.height)),
+            0,
+            1,
+            0,
+            0.0,
+        )
+        for i in range(1, players + 1)
+    ]
+    grid = InterestGrid(spec.width, spec.height, spec.cell_size)
+    phases: dict[str, list[float]] = {"advance": [], "grid": [], "parts": [], "clients": []}
+    sizes = []
+    now = 0.0
+    for _ in range(ticks):
+        now += 0.05
+        t0 = time.perf_counter()
+        advance(world, now, 0.05)
+        t1 = time.perf_counter()
+        grid.rebuild(world.active_slots(), world.x, world.y, world.capacity)
+        view = AreaView(world, grid, 512)
+        t2 = time.perf_counter()
+        cells = grid.slot_cell.tolist()
+        for actor in actors:
+            view.msgpack_part(cells[actor.slot])
+        t3 = time.perf_counter()
+        prefix = TickPrefix.build(world.tick, 0)
+        for actor in actors:
+            data = snapshot_msgpack(prefix, 1, actor.xp, view.msgpack_part(cells[actor.slot]), [])
+        sizes.append(len(data))
+        t4 = time.perf_counter()
+        for name, value in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            phases[name].append(value)
+    result = {f"{k}_ms": statistics.median(v) * 1000 for k, v in phases.items()}
+    result["total_ms"] = sum(result.values())
+    result["per_client_us"] = result["clients_ms"] * 1000 / players
+    result["snapshot_bytes"] = statistics.median(sizes)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--players", type=int, nargs="+", default=[2000, 5000])
+    parser.add_argument("--zone", type=int, default=1)
+    parser.add_argument("--ticks", type=int, default=40)
+    args = parser.parse_args()
+    rows = {n: measure(n, args.zone, args.ticks) for n in args.players}
+    print(f"zone {args.zone} ({DEFAULT_ZONES[args.zone].name}), median of {args.ticks} ticks")
+    print(
+        f"{'players':>8} {'advance':>9} {'grid':>7} {'parts':>7} {'clients':>8} "
+        f"{'total ms':>9} {'us/client':>10} {'bytes':>6}"
+    )
+    for n, r in rows.items():
+        print(
+            f"{n:>8} {r['advance_ms']:>9.2f} {r['grid_ms']:>7.2f} {r['parts_ms']:>7.2f} "
+            f"{r['clients_ms']:>8.2f} {r['total_ms']:>9.2f} {r['per_client_us']:>10.2f} "
+            f"{r['snapshot_bytes']:>6.0f}"
+        )
+    report = Path("reports")
+    report.mkdir(exist_ok=True)
+    (report / "tick_cost.json").write_text(
+        json.dumps(
+            {
+                "machine": platform.node(),
+                "python": platform.python_version(),
+                "zone": args.zone,
+                "results": rows,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
