@@ -60,23 +60,27 @@ async def test_malformed_json_gets_bad_message_and_the_connection_stays(players)
     await assert_unaffected(bystander)
 
 
+def upgrade_request(path, extra=""):
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        f"{extra}\r\n"
+    ).encode()
+
+
+async def status_line(port, request):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    line = await reader.readline()
+    writer.close()
+    return line
+
+
 async def test_unknown_path_and_unknown_subprotocol_are_refused(world):
-    reader, writer = await asyncio.open_connection("127.0.0.1", world.zone_ports[0])
-    writer.write(
-        b"GET /nope HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-        b"\r\n"
-    )
-    assert (await reader.readline()).startswith(b"HTTP/1.1 404")
-    writer.close()
-    reader, writer = await asyncio.open_connection("127.0.0.1", world.zone_ports[0])
-    writer.write(
-        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-        b"Sec-WebSocket-Protocol: chat.v9\r\n\r\n"
-    )
-    assert (await reader.readline()).startswith(b"HTTP/1.1 400")
-    writer.close()
+    port = world.zone_ports[0]
+    assert (await status_line(port, upgrade_request("/nope"))).startswith(b"HTTP/1.1 404")
+    offered = upgrade_request("/ws", "Sec-WebSocket-Protocol: chat.v9\r\n")
+    assert (await status_line(port, offered)).startswith(b"HTTP/1.1 400")
 
 
 async def test_fragmented_messages_are_reassembled(players):
@@ -102,12 +106,7 @@ async def test_a_close_without_a_code_is_answered_without_one(world, players):
     player = await players(1)
     grant = await player.gateway.join_zone(1)
     reader, writer = await asyncio.open_connection("127.0.0.1", world.zone_ports[0])
-    writer.write(
-        f"GET /ws?token={grant['ticket']} HTTP/1.1\r\nHost: x\r\n"
-        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
+    writer.write(upgrade_request(f"/ws?token={grant['ticket']}"))
     await reader.readuntil(b"\r\n\r\n")
     welcome_header = await reader.readexactly(2)
     assert welcome_header[0] == 0x81  # the welcome text frame

@@ -93,6 +93,7 @@ class GameClient:
         self._pending: dict[int, tuple[str, float]] = {}  # seq -> (action type, sent at)
         self._latencies: dict[str, list[float]] = {}
         self._records: npt.NDArray[np.void] = entities_from_wire(b"")
+        self._previous_ids: npt.NDArray[np.uint32] = self._records["id"]
         self._entities: dict[int, EntityState] | None = {}
         self.entity_id: int | None = None
         self.last_snapshot: Message | None = None
@@ -240,6 +241,7 @@ class GameClient:
         self.snapshots += 1
         self.last_snapshot = message
         # Parsed into objects only when asked for (see ``entities``): bots rarely look.
+        self._previous_ids = self._records["id"]
         self._records = entities_from_wire(message["entities"])
         self._entities = None
         ack = message["ack"]
@@ -320,20 +322,14 @@ class GameClient:
     def entities(self) -> dict[int, EntityState]:
         """Every entity in the last snapshot, by id."""
         if self._entities is None:
-            self._entities = {
-                int(r[0]): EntityState(
-                    int(r[0]),
-                    float(r[1]),
-                    float(r[2]),
-                    int(r[3]),
-                    int(r[4]),
-                    int(r[5]),
-                    int(r[6]),
-                    int(r[7]),
-                )
-                for r in self._records.tolist()
-            }
+            self._entities = {int(r[0]): _entity(r) for r in self._records.tolist()}
         return self._entities
+
+    def area_changes(self) -> tuple[set[int], set[int]]:
+        """(entered, left): ids that appeared in, and vanished from, the area of interest
+        between the last two snapshots (snapshots carry the full area, not deltas)."""
+        now, before = set(self._records["id"].tolist()), set(self._previous_ids.tolist())
+        return now - before, before - now
 
     def entity_ids(self) -> list[int]:
         return [int(i) for i in self._records["id"].tolist()]
@@ -345,16 +341,11 @@ class GameClient:
         if self._entities is not None:
             return self._entities.get(self.entity_id)
         index = np.flatnonzero(self._records["id"] == self.entity_id)
-        if not len(index):
-            return None
-        r = self._records[int(index[0])].tolist()
-        return EntityState(
-            int(r[0]),
-            float(r[1]),
-            float(r[2]),
-            int(r[3]),
-            int(r[4]),
-            int(r[5]),
-            int(r[6]),
-            int(r[7]),
-        )
+        return _entity(self._records[int(index[0])].tolist()) if len(index) else None
+
+
+def _entity(r: tuple[Any, ...]) -> EntityState:
+    """An entity record (in ENTITY_FIELDS order) as an EntityState."""
+    return EntityState(
+        int(r[0]), float(r[1]), float(r[2]), int(r[3]), int(r[4]), int(r[5]), int(r[6]), int(r[7])
+    )
