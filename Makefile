@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install up test lint typecheck unit e2e docs clean
+.PHONY: help install up test lint typecheck unit e2e docs services clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -20,6 +20,9 @@ install: $(STAMP)  ## Create .venv and install OpenMMO with its development tool
 up: $(STAMP)  ## Run the whole world locally (gateway :8080, zones :7001 and :7002).
 	$(BIN)/openmmo up
 
+services:  ## Start PostgreSQL, Redis and RabbitMQ if they are not running (for the tests).
+	scripts/services.sh
+
 lint: $(STAMP)  ## ruff lint and format check.
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
@@ -33,7 +36,7 @@ unit: $(STAMP)  ## Fast tests (no server processes).
 e2e: $(STAMP)  ## End-to-end tests with real processes and sockets.
 	$(BIN)/pytest -m e2e -q
 
-test: lint typecheck  ## Everything: lint, types, unit, integration and end-to-end tests.
+test: services lint typecheck  ## Everything: lint, types, unit, integration, end-to-end.
 	$(BIN)/pytest -q
 
 clean:  ## Remove the virtualenv and caches.

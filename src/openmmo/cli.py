@@ -155,6 +155,67 @@ def healthcheck(
     print(f"healthy: {url}")
 
 
+admin_app = typer.Typer(no_args_is_help=True, help="Operator actions on a running world.")
+app.add_typer(admin_app, name="admin")
+
+
+def _admin(coroutine: Any) -> Any:
+    from openmmo.admin import AdminError
+
+    try:
+        return asyncio.run(coroutine)
+    except AdminError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+@admin_app.command("ban")
+def admin_ban(
+    username: str,
+    config: ConfigOption = None,
+    reason: Annotated[str, typer.Option(help="Recorded in the audit log.")] = "",
+    unban: Annotated[bool, typer.Option("--unban")] = False,
+) -> None:
+    """Ban an account: its tokens are revoked and its players kicked from every server."""
+    from openmmo.admin import ban
+
+    print(_admin(ban(_settings(config), username, not unban, reason)))
+
+
+@admin_app.command("announce")
+def admin_announce(message: str, config: ConfigOption = None) -> None:
+    """Show a message to every player on every server."""
+    from openmmo.admin import announce
+
+    print(_admin(announce(_settings(config), message)))
+
+
+@admin_app.command("audit")
+def admin_audit(config: ConfigOption = None) -> None:
+    """Check every inventory against the item ledger; exit 1 on any difference."""
+    from openmmo.admin import audit_items
+
+    totals, discrepancies = _admin(audit_items(_settings(config)))
+    print(
+        json.dumps(
+            {
+                "items": totals,
+                "discrepancies": [
+                    {
+                        "character_id": d.character_id,
+                        "item": d.item,
+                        "inventory": d.inventory,
+                        "ledger": d.ledger,
+                    }
+                    for d in discrepancies
+                ],
+            }
+        )
+    )
+    if discrepancies:
+        raise typer.Exit(1)
+
+
 @app.command()
 def version() -> None:
     """Print version, git commit and build date."""

@@ -1,7 +1,10 @@
 """The composition root: the only module that picks concrete adapters from settings.
 
-Processes (gateway, zone server, the embedded world) are assembled here from ports, so every
-other module depends on interfaces only (a test enforces the layering).
+Without production URLs everything is embedded: SQLite, and in-process directory, bus,
+sessions, rate limits and checkpoints (one process: `openmmo up`). Each URL switches its
+ports to the real adapter: ``DATABASE_URL``/``DB_HOST`` → PostgreSQL, ``REDIS_URL`` → Redis
+for sessions, directory, rate limits and hot checkpoints, ``RABBITMQ_URL`` → RabbitMQ for the
+bus. Every other module depends on the ports only (a test enforces the layering).
 """
 
 from __future__ import annotations
@@ -12,22 +15,33 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from redis.asyncio import Redis
+
 from openmmo.auth.passwords import PasswordHashing
 from openmmo.auth.tokens import KeyRing, TokenService
 from openmmo.bus import Bus
 from openmmo.bus.memory import MemoryBus
+from openmmo.bus.rabbitmq import RabbitBus
+from openmmo.checkpoints import Checkpoints
+from openmmo.checkpoints.memory import MemoryCheckpoints
+from openmmo.checkpoints.redis import RedisCheckpoints
 from openmmo.clock import SYSTEM_CLOCK, Clock
 from openmmo.config import ConfigError, Settings, generate_dev_secret
 from openmmo.directory import Directory
 from openmmo.directory.memory import MemoryDirectory
+from openmmo.directory.redis import RedisDirectory
 from openmmo.gateway.app import create_app
 from openmmo.gateway.service import GatewayService
 from openmmo.logs import get_logger
 from openmmo.ops.health import Health
 from openmmo.ops.http import HttpServer, bind
 from openmmo.protocol.codes import Limits
+from openmmo.ratelimit import RateLimiter
 from openmmo.ratelimit.memory import MemoryRateLimiter
+from openmmo.ratelimit.redis import RedisRateLimiter
+from openmmo.sessions import SessionStore
 from openmmo.sessions.memory import MemorySessionStore
+from openmmo.sessions.redis import RedisSessionStore
 from openmmo.sim.step import populate
 from openmmo.sim.world import World
 from openmmo.sim.zones import DEFAULT_ZONES, ZoneSpec
@@ -50,6 +64,9 @@ class Shared:
     storage: Storage
     directory: Directory
     bus: Bus
+    sessions: SessionStore
+    limiter: RateLimiter
+    checkpoints: Checkpoints
     tokens: TokenService
     health: Health
 
@@ -83,15 +100,35 @@ async def open_storage(settings: Settings, stack: AsyncExitStack) -> Storage:
     return SqlStorage(engine)
 
 
+def open_redis(settings: Settings, stack: AsyncExitStack) -> Redis | None:
+    if settings.redis_url is None:
+        return None
+    redis = Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        socket_timeout=2,
+        socket_connect_timeout=2,
+        health_check_interval=10,
+    )
+    stack.push_async_callback(redis.aclose)
+    return redis
+
+
+async def open_bus(settings: Settings, stack: AsyncExitStack) -> Bus:
+    if settings.rabbitmq_url is None:
+        return MemoryBus()
+    bus = RabbitBus(settings.rabbitmq_url.get_secret_value(), settings.namespace)
+    bus.start()
+    stack.push_async_callback(bus.close)
+    return bus
+
+
 async def open_shared(
     settings: Settings, stack: AsyncExitStack, clock: Clock = SYSTEM_CLOCK
 ) -> Shared:
-    if settings.redis_url is not None or settings.rabbitmq_url is not None:
-        log.warning(
-            "production_backends_not_in_this_build",
-            hint="REDIS_URL/RABBITMQ_URL are ignored; using in-process adapters",
-        )
     storage = await open_storage(settings, stack)
+    redis = open_redis(settings, stack)
+    ns = settings.namespace
+    bus = await open_bus(settings, stack)
     tokens = TokenService(
         key_ring(settings),
         clock,
@@ -101,15 +138,46 @@ async def open_shared(
     )
     health = Health()
     health.add_check("database", storage.ping)
-    return Shared(settings, clock, storage, MemoryDirectory(clock), MemoryBus(), tokens, health)
+    if settings.rabbitmq_url is not None:
+        health.add_check("rabbitmq", bus.ping)
+    if redis is not None:
+
+        async def redis_ping() -> None:
+            await redis.ping()
+
+        health.add_check("redis", redis_ping)
+        return Shared(
+            settings,
+            clock,
+            storage,
+            RedisDirectory(redis, ns),
+            bus,
+            RedisSessionStore(redis, ns, settings.refresh_token_ttl_s),
+            RedisRateLimiter(redis, ns),
+            RedisCheckpoints(redis, ns),
+            tokens,
+            health,
+        )
+    return Shared(
+        settings,
+        clock,
+        storage,
+        MemoryDirectory(clock),
+        bus,
+        MemorySessionStore(),
+        MemoryRateLimiter(clock),
+        MemoryCheckpoints(),
+        tokens,
+        health,
+    )
 
 
 def build_gateway_service(shared: Shared) -> GatewayService:
     settings = shared.settings
     return GatewayService(
         storage=shared.storage,
-        sessions=MemorySessionStore(),
-        limiter=MemoryRateLimiter(shared.clock),
+        sessions=shared.sessions,
+        limiter=shared.limiter,
         directory=shared.directory,
         tokens=shared.tokens,
         passwords=PasswordHashing(),
@@ -117,6 +185,7 @@ def build_gateway_service(shared: Shared) -> GatewayService:
         clock=shared.clock,
         refresh_ttl_s=settings.refresh_token_ttl_s,
         hash_concurrency=settings.argon2_max_concurrency,
+        fallback_limiter=MemoryRateLimiter(shared.clock),
     )
 
 
@@ -157,6 +226,7 @@ def build_zone_server(
         send_budget_s=settings.tick_send_budget_s,
         limits=Limits(max_message_bytes=settings.max_message_bytes),
     )
+    checkpointer = Checkpointer(shared.storage, spec.name, config.server_id, shared.checkpoints)
     runtime = ZoneRuntime(
         world,
         config,
@@ -164,7 +234,8 @@ def build_zone_server(
         storage=shared.storage,
         bus=shared.bus,
         clock=shared.clock,
-        checkpointer=Checkpointer(shared.storage, spec.name),
+        checkpointer=checkpointer,
+        directory=shared.directory,
     )
     return ZoneServer(
         runtime,
@@ -176,6 +247,8 @@ def build_zone_server(
         host=settings.bind_host,
         port=port,
         save_interval_s=settings.save_interval_s,
+        checkpoint_interval_s=settings.checkpoint_interval_s,
+        ownership_lease_s=settings.ownership_lease_s,
     )
 
 

@@ -81,6 +81,15 @@ class Settings(BaseSettings):
     save_interval_s: float = Field(
         30.0, gt=0, description="Seconds between durable saves of online characters."
     )
+    ownership_lease_s: float = Field(
+        10.0,
+        gt=0,
+        description="How long a silent zone server keeps its characters before any "
+        "other server may take them over.",
+    )
+    checkpoint_interval_s: float = Field(
+        1.0, gt=0, description="Seconds between hot checkpoints of online characters (Redis)."
+    )
     drain_timeout_s: float = Field(
         20.0, ge=0, description="Seconds a draining server waits for players to leave."
     )
@@ -102,6 +111,11 @@ class Settings(BaseSettings):
     db_password: SecretStr = Field(SecretStr(""), description="PostgreSQL password.")
     redis_url: SecretStr | None = Field(None, description="Redis URL (production backends).")
     rabbitmq_url: SecretStr | None = Field(None, description="RabbitMQ URL (production backends).")
+    namespace: str = Field(
+        "openmmo",
+        pattern=r"^[A-Za-z0-9_.-]{1,32}$",
+        description="Prefix of Redis keys and RabbitMQ exchanges: worlds sharing servers differ.",
+    )
 
     # --- auth -----------------------------------------------------------------------------
     jwt_secret: SecretStr | None = Field(

@@ -47,6 +47,26 @@ SNAPSHOTS_SKIPPED = Counter(
     ["zone"],
 )
 SAVES = Counter("openmmo_character_saves_total", "Character saves, by result.", ["zone", "result"])
+CHECKPOINTS = Counter(
+    "openmmo_checkpoints_total",
+    "Hot checkpoints written to the checkpoint store, by result.",
+    ["zone", "result"],
+)
+TRANSFERS = Counter(
+    "openmmo_transfers_total",
+    "Character transfers started here (out) or claimed here (in), by result.",
+    ["zone", "direction", "result"],
+)
+BUS_MESSAGES = Counter(
+    "openmmo_bus_messages_total",
+    "Cross-server messages published (out) or received (in), by kind.",
+    ["direction", "kind"],
+)
+ITEM_GRANTS = Counter(
+    "openmmo_item_grants_total",
+    "Loot grants, by result.",
+    ["zone", "result"],
+)
 SAVE_DURATION = Histogram(
     "openmmo_character_save_duration_seconds",
     "Time to save a batch of characters.",

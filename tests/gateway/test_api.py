@@ -109,3 +109,13 @@ async def test_join_by_character_uses_its_zone(gw):
         await gw.http.post(f"/api/characters/{hero['character_id']}/join", headers=headers)
     ).json()
     assert grant["zone_id"] == 1 and grant["channel_id"] == "town-a"
+
+
+async def test_a_banned_account_gets_no_join_ticket(gw):
+    headers = await gw.user()
+    await gw.http.post("/api/characters", json={"name": "Aria"}, headers=headers)
+    await gw.channel("town-a", 1)
+    account = await gw.storage.account_by_username("aria")
+    await gw.storage.set_banned(account.account_id, True)
+    refused = await gw.http.post("/api/zones/1/join", json={}, headers=headers)
+    assert (refused.status_code, refused.json()["code"]) == (403, "account_banned")

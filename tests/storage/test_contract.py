@@ -2,19 +2,30 @@
 
 import pytest
 
-from openmmo.storage import CharacterProgress, Conflict
+from openmmo.storage import (
+    CharacterProgress,
+    Conflict,
+    InsufficientItems,
+    NotOwner,
+    TransferRecord,
+    TransferRefused,
+)
 from openmmo.storage.memory import MemoryStorage
 from openmmo.storage.migrate import upgrade
 from openmmo.storage.sql import SqlStorage, create_engine
+from tests.conftest import clean_postgres
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def storage(request, tmp_path):
     if request.param == "memory":
         yield MemoryStorage()
         return
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/contract.sqlite3")
-    await upgrade(engine)
+    if request.param == "postgres":
+        engine = await clean_postgres(request.getfixturevalue("postgres_url"))
+    else:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/contract.sqlite3")
+        await upgrade(engine)
     sql = SqlStorage(engine)
     yield sql
     await sql.close()
@@ -75,24 +86,133 @@ async def test_progress_is_saved_in_batches(storage):
     a = await storage.create_account("a", "h")
     one = await storage.create_character(a.account_id, "One", 1, 0, 0)
     two = await storage.create_character(a.account_id, "Two", 1, 0, 0)
-    await storage.save_progress(
+    e1 = (await storage.acquire_character(one.character_id, "srv", 0.0)).epoch
+    e2 = (await storage.acquire_character(two.character_id, "srv", 0.0)).epoch
+    refused = await storage.save_progress(
         [
-            CharacterProgress(one.character_id, 2, 5.5, 6.5, 40, 3, 300),
-            CharacterProgress(two.character_id, 1, 7.0, 8.0, 90, 1, 10),
-            CharacterProgress(999_999, 1, 0, 0, 1, 1, 1),  # unknown ids are ignored
-        ]
+            CharacterProgress(one.character_id, 2, 5.5, 6.5, 40, 3, 300, version=1, epoch=e1),
+            CharacterProgress(two.character_id, 1, 7.0, 8.0, 90, 1, 10, version=1, epoch=e2),
+            CharacterProgress(999_999, 1, 0, 0, 1, 1, 1),  # unknown ids are refused
+        ],
+        "srv",
     )
+    assert refused == [999_999]
     loaded = await storage.load_character(one.character_id)
-    assert (loaded.zone_id, loaded.x, loaded.y, loaded.hp, loaded.level, loaded.xp) == (
-        2,
-        5.5,
-        6.5,
-        40,
-        3,
-        300,
-    )
+    assert (
+        loaded.zone_id,
+        loaded.x,
+        loaded.y,
+        loaded.hp,
+        loaded.level,
+        loaded.xp,
+        loaded.progress_version,
+    ) == (2, 5.5, 6.5, 40, 3, 300, 1)
     assert (await storage.load_character(two.character_id)).xp == 10
-    await storage.save_progress([])
+    assert await storage.save_progress([], "srv") == []
+
+
+async def hero(storage, name="Hero"):
+    account = await storage.create_account(name.lower(), "h")
+    return await storage.create_character(account.account_id, name, 1, 0, 0)
+
+
+def progress(claim, **changes):
+    base = {"zone_id": 1, "x": 1.0, "y": 2.0, "hp": 50, "level": 1, "xp": 5, "version": 1}
+    base.update(changes)
+    return CharacterProgress(claim.character.character_id, epoch=claim.epoch, **base)
+
+
+async def test_one_owner_at_a_time_while_the_owner_lives(storage):
+    c = await hero(storage)
+    await storage.heartbeat_server("a", alive_until=100.0)
+    claim = await storage.acquire_character(c.character_id, "a", now=10.0)
+    assert claim.epoch == 1 and claim.character.name == "Hero"
+    with pytest.raises(NotOwner) as raised:
+        await storage.acquire_character(c.character_id, "b", now=50.0)
+    assert raised.value.owner == "a"
+    assert await storage.owner_of(c.character_id, now=50.0) == "a"
+    again = await storage.acquire_character(c.character_id, "a", now=60.0)  # re-entry
+    assert again.epoch == 2
+    assert await storage.acquire_character(424242, "a", now=1.0) is None
+
+
+async def test_a_dead_owner_loses_its_characters_and_its_saves_are_fenced(storage):
+    c = await hero(storage)
+    await storage.heartbeat_server("a", alive_until=100.0)
+    stale = await storage.acquire_character(c.character_id, "a", now=10.0)
+    assert await storage.owner_of(c.character_id, now=101.0) is None  # a stopped renewing
+    fresh = await storage.acquire_character(c.character_id, "b", now=101.0)
+    assert fresh.epoch == stale.epoch + 1
+    refused = await storage.save_progress([progress(stale, x=99.0)], "a")
+    assert refused == [c.character_id]  # the zombie cannot overwrite the new owner
+    assert await storage.save_progress([progress(fresh, x=7.0)], "b") == []
+    assert (await storage.load_character(c.character_id)).x == 7.0
+
+
+async def test_release_frees_the_character_in_the_same_save(storage):
+    c = await hero(storage)
+    await storage.heartbeat_server("a", alive_until=100.0)
+    claim = await storage.acquire_character(c.character_id, "a", now=10.0)
+    assert await storage.save_progress([progress(claim, release=True)], "a") == []
+    assert await storage.owner_of(c.character_id, now=11.0) is None
+    assert (await storage.acquire_character(c.character_id, "b", now=11.0)).epoch == 2
+    await storage.remove_server("a")
+
+
+async def test_a_transfer_is_claimed_exactly_once(storage):
+    c = await hero(storage)
+    await storage.heartbeat_server("a", alive_until=100.0)
+    await storage.heartbeat_server("b", alive_until=100.0)
+    claim = await storage.acquire_character(c.character_id, "a", now=10.0)
+    transfer = TransferRecord("tx1", c.character_id, "a", 2, "b")
+    await storage.begin_transfer(progress(claim, zone_id=2, x=40.0), "a", transfer, now=11.0)
+    assert await storage.owner_of(c.character_id, now=12.0) is None
+    with pytest.raises(TransferRefused):  # only the server it was issued for
+        await storage.claim_transfer("tx1", c.character_id, "c", now=12.0)
+    taken = await storage.claim_transfer("tx1", c.character_id, "b", now=12.0)
+    assert (taken.character.zone_id, taken.character.x) == (2, 40.0)
+    with pytest.raises(TransferRefused):  # a replayed ticket
+        await storage.claim_transfer("tx1", c.character_id, "b", now=13.0)
+    with pytest.raises(TransferRefused):
+        await storage.claim_transfer("nope", c.character_id, "b", now=13.0)
+    with pytest.raises(NotOwner):  # the source no longer owns it
+        await storage.begin_transfer(
+            progress(claim), "a", TransferRecord("tx2", c.character_id, "a", 1, "b"), now=14.0
+        )
+
+
+async def test_items_are_granted_moved_and_audited(storage):
+    giver, taker = await hero(storage, "Giver"), await hero(storage, "Taker")
+    await storage.heartbeat_server("a", alive_until=100.0)
+    claim = await storage.acquire_character(giver.character_id, "a", now=1.0)
+    bag = await storage.grant_items(
+        giver.character_id, {"gold": 10, "pelt": 1}, "kill:wolf", "a", claim.epoch
+    )
+    assert bag == {"gold": 10, "pelt": 1}
+    mine, theirs = await storage.move_items(
+        giver.character_id, taker.character_id, "gold", 4, "give", "a", claim.epoch
+    )
+    assert (mine, theirs) == ({"gold": 6, "pelt": 1}, {"gold": 4})
+    with pytest.raises(InsufficientItems):
+        await storage.move_items(
+            giver.character_id, taker.character_id, "gold", 7, "give", "a", claim.epoch
+        )
+    with pytest.raises(NotOwner):
+        await storage.grant_items(taker.character_id, {"gold": 1}, "cheat", "a", 1)
+    with pytest.raises(NotOwner):
+        await storage.grant_items(giver.character_id, {"gold": 1}, "stale", "a", claim.epoch - 1)
+    assert await storage.item_totals() == {"gold": 10, "pelt": 1}
+    assert await storage.audit_items() == []
+    assert await storage.inventory(taker.character_id) == {"gold": 4}
+
+
+async def test_names_bans_and_audit(storage):
+    c = await hero(storage)
+    assert (await storage.character_by_name("HERO")).character_id == c.character_id
+    assert await storage.character_by_name("nobody") is None
+    await storage.set_banned(c.account_id, True)
+    assert (await storage.account_by_id(c.account_id)).banned
+    await storage.record_audit("ban", c.account_id, "griefing")
 
 
 async def test_ping(storage):

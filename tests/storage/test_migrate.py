@@ -6,10 +6,18 @@ from sqlalchemy import text
 from openmmo.storage.migrate import SchemaMismatch, check_schema, head_revision, upgrade
 from openmmo.storage.schema import metadata
 from openmmo.storage.sql import create_engine
+from openmmo.testing.services import create_database, drop_database
 
 
-@pytest.fixture
-async def engine(tmp_path):
+@pytest.fixture(params=["sqlite", "postgres"])
+async def engine(request, tmp_path):
+    if request.param == "postgres":
+        url = create_database()
+        engine = create_engine(url)
+        yield engine
+        await engine.dispose()
+        drop_database(url)
+        return
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/m.sqlite3")
     yield engine
     await engine.dispose()

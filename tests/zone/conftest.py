@@ -1,13 +1,18 @@
 import asyncio
+import json
 from dataclasses import dataclass, field
 
+import msgpack
 import pytest
 
 from openmmo.auth.tokens import KeyRing, TokenService
 from openmmo.bus.memory import MemoryBus
+from openmmo.directory.memory import MemoryDirectory
 from openmmo.protocol.codes import Encoding, Limits
+from openmmo.sim.world import World
 from openmmo.storage.memory import MemoryStorage
 from openmmo.testing import ManualClock, RecordingTransport, empty_world
+from openmmo.zone import crossserver
 from openmmo.zone.checkpoint import Checkpointer
 from openmmo.zone.replicate import tick
 from openmmo.zone.runtime import ZoneConfig, ZoneRuntime
@@ -35,7 +40,7 @@ class Zone:
     async def account(self, name, character=None, x=500.0, y=500.0):
         account = await self.storage.create_account(name, "h")
         created = await self.storage.create_character(
-            account.account_id, character or name.capitalize(), 9, x, y
+            account.account_id, character or name.capitalize(), self.runtime.spec.zone_id, x, y
         )
         return account, created
 
@@ -54,36 +59,51 @@ class Zone:
         return session, transport
 
     def send(self, session, message, binary=False):
-        import json
-
-        import msgpack
-
         data = msgpack.packb(message) if binary else json.dumps(message).encode()
         self.runtime.on_message(session, data, binary)
 
 
-def make_zone(bus=None, limits=None, max_players=100, server_id="test-1", clock=None, storage=None):
+def make_zone(
+    bus=None,
+    limits=None,
+    max_players=100,
+    server_id="test-1",
+    clock=None,
+    storage=None,
+    directory=None,
+    spec=None,
+    checkpoints=None,
+):
     clock = clock or ManualClock()
     storage = storage or MemoryStorage()
     tokens = TokenService(KeyRing("k1", SECRET), clock)
     config = ZoneConfig(
         server_id=server_id,
-        ws_url="ws://test/ws",
+        ws_url=f"ws://{server_id}/ws",
         max_players=max_players,
         limits=limits or Limits(),
     )
+    world = World(spec, seed=1) if spec is not None else empty_world()
+    checkpointer = Checkpointer(storage, "testzone", server_id, checkpoints)
     runtime = ZoneRuntime(
-        empty_world(),
+        world,
         config,
         tokens=tokens,
         storage=storage,
         bus=bus or MemoryBus(),
         clock=clock,
-        checkpointer=Checkpointer(storage, "testzone"),
+        checkpointer=checkpointer,
+        directory=directory or MemoryDirectory(clock),
     )
     zone = Zone(runtime, clock, storage, tokens)
     runtime.attach(lambda coro: zone.tasks.append(asyncio.ensure_future(coro)))
     return zone
+
+
+async def subscribe(zone):
+    """Connect a zone runtime to its bus, as the zone server does."""
+    rt = zone.runtime
+    await rt.bus.subscribe(rt.config.server_id, lambda envelope: crossserver.handle(rt, envelope))
 
 
 @pytest.fixture

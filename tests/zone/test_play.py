@@ -3,7 +3,7 @@
 from openmmo.bus.memory import MemoryBus
 from openmmo.protocol.codes import CloseCode, Limits
 from openmmo.sim.rules import NPC_KINDS
-from tests.zone.conftest import make_zone
+from tests.zone.conftest import make_zone, subscribe
 
 
 async def test_moves_are_acknowledged_by_the_next_snapshot(zone):
@@ -108,7 +108,7 @@ async def test_global_chat_crosses_servers_through_the_bus():
     bus = MemoryBus()
     one, two = make_zone(bus=bus, server_id="one"), make_zone(bus=bus, server_id="two")
     for zone in (one, two):
-        bus.subscribe_chat(zone.runtime.deliver_chat)
+        await subscribe(zone)
     a, a_t = await one.player("aria")
     _b, b_t = await two.player("bob")
     one.send(a, {"type": "chat", "seq": 2, "message": "hi all", "channel": "global"})

@@ -64,6 +64,7 @@ class JoinTicket:
     character_id: int | None
     expires_at: float
     ticket_id: str
+    transfer_id: str | None = None  # set when the ticket continues a transfer
 
 
 class TokenService:
@@ -105,8 +106,16 @@ class TokenService:
         )
 
     def issue_join_ticket(
-        self, account_id: int, username: str, zone_id: int, server_id: str, character_id: int | None
+        self,
+        account_id: int,
+        username: str,
+        zone_id: int,
+        server_id: str,
+        character_id: int | None,
+        transfer_id: str | None = None,
     ) -> str:
+        """A ticket to one channel. With ``transfer_id`` it continues a transfer: the target
+        server claims that transfer (once) instead of acquiring the character anew."""
         claims: dict[str, Any] = {
             "sub": str(account_id),
             "name": username,
@@ -115,6 +124,8 @@ class TokenService:
         }
         if character_id is not None:
             claims["chr"] = character_id
+        if transfer_id is not None:
+            claims["tid"] = transfer_id
         return self._sign(claims, JOIN_TYPE, JOIN_AUDIENCE, self.ticket_ttl_s)
 
     # --- verifying ------------------------------------------------------------------------
@@ -168,6 +179,9 @@ class TokenService:
             raise TokenError("join ticket lacks its zone or server")
         if character_id is not None and type(character_id) is not int:
             raise TokenError("join ticket has an invalid character")
+        transfer_id = claims.get("tid")
+        if transfer_id is not None and (not isinstance(transfer_id, str) or character_id is None):
+            raise TokenError("join ticket has an invalid transfer")
         return JoinTicket(
             _account_id(claims),
             str(claims.get("name", "")),
@@ -176,6 +190,7 @@ class TokenService:
             character_id,
             float(claims["exp"]),
             str(claims["jti"]),
+            transfer_id,
         )
 
     def verify_game_token(self, token: str) -> AccessClaims | JoinTicket:

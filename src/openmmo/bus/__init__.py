@@ -1,40 +1,56 @@
-"""Cross-server messages: global chat, whispers, announcements.
+"""Cross-server messages: global chat, whispers, announcements, kicks, transfer hand-offs.
 
-Kind: **port + adapters**. A zone server publishes with :meth:`Bus.publish_chat` and receives
-every message (its own included) through the handler it subscribed; handlers run on the event
-loop and must not block. The in-memory adapter connects the servers of one process
-(`openmmo up`); RabbitMQ connects processes (production backends).
+Kind: **port + adapters**. A zone server subscribes with its server id and then receives every
+broadcast and every message sent to it; the gateway and operator tools only publish. Handlers
+run on the event loop and must not block. Delivery is at most once: these messages are
+ephemeral (chat) or have another path to correctness (a kick that is lost is retried by the
+joining server; a hand-off only reserves a seat). The in-memory adapter connects the servers
+of one process (`openmmo up`); RabbitMQ connects processes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from enum import StrEnum
+from typing import Any, Protocol
 
 
 class BusUnavailable(Exception):
     """The message broker cannot be reached; the message was not sent."""
 
 
+class Kind(StrEnum):
+    CHAT = "chat"  # global chat line: {from, name, message, time_ms}
+    WHISPER = "whisper"  # to one character: {to, from, name, message, time_ms}
+    ANNOUNCE = "announce"  # operator announcement: {message}
+    KICK = "kick"  # {character_id, reason}: save, release and disconnect the character
+    HANDOFF = "handoff"  # {transfer_id, character_id}: a transferring player is on the way
+
+
 @dataclass(frozen=True, slots=True)
-class ChatMessage:
-    channel: str  # "global" (zone-local channels never leave their server)
-    from_id: int
-    from_name: str
-    message: str
-    time_ms: int
-    origin_server: str
+class Envelope:
+    kind: Kind
+    payload: dict[str, Any]
+    origin: str  # server id of the sender, or "gateway"/"admin"
 
 
-ChatHandler = Callable[[ChatMessage], None]
+Handler = Callable[[Envelope], None]
 
 
 class Bus(Protocol):
-    async def publish_chat(self, message: ChatMessage) -> None: ...
+    async def subscribe(self, server_id: str, handler: Handler) -> None:
+        """Deliver broadcasts and messages sent to ``server_id`` to ``handler``."""
+        ...
 
-    def subscribe_chat(self, handler: ChatHandler) -> Callable[[], None]:
-        """Start delivering chat to ``handler``; returns the function that stops it."""
+    async def broadcast(self, kind: Kind, payload: dict[str, Any], origin: str) -> None: ...
+
+    async def send(
+        self, server_id: str, kind: Kind, payload: dict[str, Any], origin: str
+    ) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise :class:`BusUnavailable` unless connected."""
         ...
 
     async def close(self) -> None: ...

@@ -211,6 +211,33 @@ class GameClient:
     async def inspect(self, ids: list[int]) -> Message:
         return await self.request({"type": "inspect", "ids": ids})
 
+    async def whisper(self, to: str, text: str) -> Message:
+        return await self.request({"type": "chat", "channel": "whisper", "to": to, "message": text})
+
+    async def give(self, target_id: int, item: str, quantity: int) -> Message:
+        return await self.request(
+            {"type": "give", "target_id": target_id, "item": item, "quantity": quantity}
+        )
+
+    async def inventory(self) -> dict[str, int]:
+        reply = await self.request({"type": "inventory"})
+        return dict(reply["items"])
+
+    async def switch_channel(self, channel_id: str | None = None) -> Message:
+        """Ask to move to another channel of this zone; returns the ``transfer`` message."""
+        message: Message = {"type": "switch_channel"}
+        if channel_id is not None:
+            message["channel_id"] = channel_id
+        return await self.request(message)
+
+    async def follow(self, transfer: Message, timeout_s: float = 10.0) -> GameClient:
+        """Connect to where a ``transfer`` message points and join there; the new client."""
+        client = await GameClient.connect(
+            transfer["ws_url"], transfer["ticket"], encoding=self.encoding, timeout_s=timeout_s
+        )
+        await client.join(timeout_s=timeout_s)
+        return client
+
     async def leave(self) -> None:
         self.send({"type": "leave"})
         await self.wait_closed()
@@ -229,7 +256,16 @@ class GameClient:
         kind = message.get("type")
         if kind == "snapshot":
             self._apply_snapshot(message, now)
-        elif kind in ("ack", "error", "joined", "pong", "entity_info", "welcome"):
+        elif kind in (
+            "ack",
+            "error",
+            "joined",
+            "pong",
+            "entity_info",
+            "welcome",
+            "transfer",
+            "inventory",
+        ):
             seq = message.get("seq")
             sent = self._pending.pop(seq, None) if seq is not None else None
             if sent is not None:

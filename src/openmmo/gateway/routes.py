@@ -185,6 +185,7 @@ async def list_zones(request: Request, service: GatewayService, claims: Any) -> 
     body=JoinRequest,
     response=JoinGrant,
     errors={
+        403: "account_banned",
         404: "zone_not_found or character_not_found",
         409: "no_character",
         503: "no_channel_available",
@@ -201,7 +202,7 @@ async def join_zone(
     "/api/characters/{character_id:int}/join",
     "Allocate a channel of the zone the character is in.",
     response=JoinGrant,
-    errors={404: "character_not_found", 503: "no_channel_available"},
+    errors={403: "account_banned", 404: "character_not_found", 503: "no_channel_available"},
 )
 async def join_character(request: Request, service: GatewayService, claims: Any) -> JoinGrant:
     return await service.join(claims, None, request.path_params["character_id"])

@@ -34,8 +34,13 @@ from openmmo.gateway.schemas import (
 )
 from openmmo.logs import get_logger
 from openmmo.metrics import ALLOCATIONS, LOGINS
-from openmmo.ratelimit import RateLimiter
-from openmmo.sessions import ConsumeResult, RefreshRecord, SessionStore
+from openmmo.ratelimit import RateLimiter, RateLimiterUnavailable
+from openmmo.sessions import (
+    ConsumeResult,
+    RefreshRecord,
+    SessionStore,
+    SessionStoreUnavailable,
+)
 from openmmo.sim.zones import ZoneSpec
 from openmmo.storage import Account, Character, Conflict, Storage, StorageUnavailable
 
@@ -73,6 +78,7 @@ class GatewayService:
         refresh_ttl_s: int,
         hash_concurrency: int = 4,
         limits: GatewayLimits | None = None,
+        fallback_limiter: RateLimiter | None = None,
     ):
         self.storage = storage
         self.sessions = sessions
@@ -86,6 +92,7 @@ class GatewayService:
         self.limits = limits or GatewayLimits()
         self._hashing = asyncio.Semaphore(hash_concurrency)
         self._recent_allocations: dict[str, deque[float]] = defaultdict(deque)
+        self._fallback_limiter = fallback_limiter
 
     # --- accounts -------------------------------------------------------------------------
     async def register(self, username: str, password: str, client_ip: str) -> TokenPair:
@@ -189,10 +196,12 @@ class GatewayService:
     async def logout(self, refresh_token: str) -> None:
         _, record = await self._consume(refresh_token)
         if record is not None:
-            await self.sessions.revoke_family(record.family_id)
+            await self._sessions_call(self.sessions.revoke_family(record.family_id))
 
     async def _consume(self, refresh_token: str) -> tuple[ConsumeResult, RefreshRecord | None]:
-        return await self.sessions.consume(_token_hash(refresh_token), self.clock.time())
+        return await self._sessions_call(
+            self.sessions.consume(_token_hash(refresh_token), self.clock.time())
+        )
 
     async def _token_pair(self, account: Account, family_id: str | None) -> TokenPair:
         refresh_token = secrets.token_urlsafe(32)
@@ -201,7 +210,7 @@ class GatewayService:
             family_id or secrets.token_urlsafe(12),
             self.clock.time() + self.refresh_ttl_s,
         )
-        await self.sessions.put(_token_hash(refresh_token), record)
+        await self._sessions_call(self.sessions.put(_token_hash(refresh_token), record))
         return TokenPair(
             token=self.tokens.issue_access(account.account_id, account.username),
             refresh_token=refresh_token,
@@ -280,7 +289,11 @@ class GatewayService:
     ) -> JoinGrant:
         """Allocate the least-loaded ready channel and sign a one-time join ticket for it.
 
-        With no ``zone_id`` the character's own zone is used."""
+        With no ``zone_id`` the character's own zone is used. A banned account gets no ticket,
+        even while its last access token is still valid."""
+        account = await self._storage_call(self.storage.account_by_id(claims.account_id))
+        if account is None or account.banned:
+            raise ApiError(403, "account_banned", "this account is banned")
         character = await self._pick_character(claims.account_id, character_id)
         zone_id = character.zone_id if zone_id is None else zone_id
         spec = self.zones.get(zone_id)
@@ -339,9 +352,22 @@ class GatewayService:
 
     # --- helpers --------------------------------------------------------------------------
     async def _limit(self, key: str, rate_per_s: float, burst: int) -> None:
-        allowed, retry_after = await self.limiter.allow(key, rate_per_s, burst)
+        """Shared limits; while the shared limiter is down, limit per replica instead of
+        refusing every login (an outage of Redis must not lock players out)."""
+        try:
+            allowed, retry_after = await self.limiter.allow(key, rate_per_s, burst)
+        except RateLimiterUnavailable as exc:
+            if self._fallback_limiter is None:
+                raise unavailable("rate limits are unavailable; retry shortly") from exc
+            allowed, retry_after = await self._fallback_limiter.allow(key, rate_per_s, burst)
         if not allowed:
             raise rate_limited(retry_after)
+
+    async def _sessions_call(self, call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except SessionStoreUnavailable as exc:
+            raise unavailable("sessions are unavailable; retry shortly") from exc
 
     async def _hash(self, password: str) -> str:
         async with self._hashing:

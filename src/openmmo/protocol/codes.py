@@ -36,6 +36,9 @@ class ClientType(StrEnum):
     PING = "ping"
     INSPECT = "inspect"
     LEAVE = "leave"
+    GIVE = "give"
+    INVENTORY = "inventory"
+    SWITCH_CHANNEL = "switch_channel"
 
 
 class ServerType(StrEnum):
@@ -49,6 +52,8 @@ class ServerType(StrEnum):
     PONG = "pong"
     ENTITY_INFO = "entity_info"
     NOTICE = "notice"
+    TRANSFER = "transfer"
+    INVENTORY = "inventory"
 
 
 class EventType(StrEnum):
@@ -60,12 +65,16 @@ class EventType(StrEnum):
     RESPAWN = "respawn"
     XP = "xp"
     LEVEL_UP = "level_up"
+    LOOT = "loot"
+    RECEIVED = "received"
+    ANNOUNCE = "announce"
 
 
 class ChatChannel(StrEnum):
     SAY = "say"  # players near the speaker (their area of interest)
     ZONE = "zone"  # everyone on this channel of the zone
     GLOBAL = "global"  # everyone on every server, through the bus
+    WHISPER = "whisper"  # one player, by character name, wherever they are
 
 
 class ErrorCode(StrEnum):
@@ -91,6 +100,12 @@ class ErrorCode(StrEnum):
     UNKNOWN_SKILL = "unknown_skill"
     PVP_DISABLED = "pvp_disabled"
     CHAT_TOO_LONG = "chat_too_long"
+    PLAYER_OFFLINE = "player_offline"  # whisper to a character that is not in the world
+    INSUFFICIENT_ITEMS = "insufficient_items"
+    CHARACTER_BUSY = "character_busy"  # still in the world on another server; retry
+    NO_CHANNEL_AVAILABLE = "no_channel_available"  # no channel to transfer to right now
+    TRANSFERRING = "transferring"  # the character is on its way to another server
+    BANNED = "banned"
     UNAVAILABLE = "unavailable"  # a dependency (database, bus) failed; retry later
     INTERNAL = "internal"
 
@@ -107,7 +122,8 @@ class CloseCode(IntEnum):
     SERVICE_RESTART = 1012  # the server is draining: reconnect through the gateway
     TRY_AGAIN_LATER = 1013  # the server is full
     UNAUTHORIZED = 4001  # missing, malformed or expired token, or a reused join ticket
-    FORBIDDEN = 4003  # a valid join ticket issued for another server or zone
+    FORBIDDEN = 4003  # a ticket for another server or zone, or the account is banned
+    TRANSFERRED = 4007  # moved to another server: reconnect with the ``transfer`` ticket
     AUTH_TIMEOUT = 4008  # no ``auth`` message within ``auth_timeout_s``
     SESSION_REPLACED = 4009  # the same character joined from another connection
     RATE_LIMITED = 4029  # kept flooding after ``rate_limited`` errors

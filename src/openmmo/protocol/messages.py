@@ -16,6 +16,9 @@ from openmmo.protocol.codes import ChatChannel, ClientType, ErrorCode
 MAX_SEQ = 2**32 - 1
 MAX_ID = 2**32 - 1
 MAX_TOKEN_CHARS = 4096
+MAX_QUANTITY = 1_000_000
+MAX_ITEM_CHARS = 32
+MAX_NAME_CHARS = 16
 
 
 class ProtocolError(Exception):
@@ -65,6 +68,7 @@ class Chat:
     seq: int
     channel: ChatChannel
     message: str
+    to: str | None = None  # the character name of a whisper
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +86,46 @@ class Inspect:
 
 
 @dataclass(frozen=True, slots=True)
+class Give:
+    kind: ClassVar[ClientType] = ClientType.GIVE
+    seq: int
+    target_id: int
+    item: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryRequest:
+    kind: ClassVar[ClientType] = ClientType.INVENTORY
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchChannel:
+    kind: ClassVar[ClientType] = ClientType.SWITCH_CHANNEL
+    seq: int
+    channel_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Leave:
     kind: ClassVar[ClientType] = ClientType.LEAVE
     seq: int
 
 
-ClientMessage = Auth | JoinGame | Move | Attack | Chat | Ping | Inspect | Leave
+ClientMessage = (
+    Auth
+    | JoinGame
+    | Move
+    | Attack
+    | Chat
+    | Ping
+    | Inspect
+    | Leave
+    | Give
+    | InventoryRequest
+    | SwitchChannel
+)
 
 
 def parse_client_message(obj: Any, *, max_inspect_ids: int = 64) -> ClientMessage:
@@ -101,7 +139,13 @@ def parse_client_message(obj: Any, *, max_inspect_ids: int = 64) -> ClientMessag
     if kind == "attack":
         return Attack(seq, _int(obj, "target_id", seq), _int(obj, "skill_id", seq))
     if kind == "chat":
-        return Chat(seq, _channel(obj, seq), _str(obj, "message", seq))
+        channel = _channel(obj, seq)
+        to = None
+        if channel is ChatChannel.WHISPER:
+            to = _str(obj, "to", seq)
+            if not 0 < len(to) <= MAX_NAME_CHARS:
+                raise _bad(seq, "a whisper needs 'to': a character name")
+        return Chat(seq, channel, _str(obj, "message", seq), to)
     if kind == "ping":
         client_time = obj.get("client_time")
         if client_time is not None and not _is_finite_number(client_time):
@@ -120,6 +164,19 @@ def parse_client_message(obj: Any, *, max_inspect_ids: int = 64) -> ClientMessag
         return Inspect(seq, _ids(obj, seq, max_inspect_ids))
     if kind == "leave":
         return Leave(seq)
+    if kind == "give":
+        quantity = _int(obj, "quantity", seq)
+        item = _str(obj, "item", seq)
+        if not 0 < quantity <= MAX_QUANTITY or not 0 < len(item) <= MAX_ITEM_CHARS:
+            raise _bad(seq, f"give needs an item name and a quantity of 1..{MAX_QUANTITY}")
+        return Give(seq, _int(obj, "target_id", seq), item, quantity)
+    if kind == "inventory":
+        return InventoryRequest(seq)
+    if kind == "switch_channel":
+        channel_id: Any = obj.get("channel_id")
+        if channel_id is not None and (not isinstance(channel_id, str) or len(channel_id) > 128):
+            raise _bad(seq, "field 'channel_id' must be a string")
+        return SwitchChannel(seq, channel_id)
     if not isinstance(kind, str):
         raise ProtocolError(ErrorCode.BAD_MESSAGE, "field 'type' must be a string", seq)
     known = ", ".join(t.value for t in ClientType)
@@ -167,7 +224,9 @@ def _str(obj: dict[str, Any], name: str, seq: int) -> str:
 
 
 def _channel(obj: dict[str, Any], seq: int) -> ChatChannel:
-    value = obj.get("channel", ChatChannel.SAY.value)
+    value: Any = obj.get("channel")
+    if value is None:
+        return ChatChannel.SAY
     try:
         return ChatChannel(value)
     except ValueError:

@@ -2,9 +2,9 @@
 
 ::
 
-    AUTH ──auth ok──▶ LOBBY ──join_game──▶ JOINING ──loaded──▶ PLAYING
-      │ (token at upgrade skips AUTH)         │ join failed ─▶ LOBBY
-      └───────────── any error that closes, or leave ─────────▶ CLOSED
+    AUTH ──auth ok──▶ LOBBY ──join_game──▶ JOINING ──loaded──▶ PLAYING ──portal──▶ TRANSFERRING
+      │ (token at upgrade skips AUTH)         │ join failed ─▶ LOBBY    ◀─ no channel ─┘   │
+      └───────────── any error that closes, or leave ─────────▶ CLOSED ◀─── transfer ─────┘
 
 A message not allowed in the current phase is answered with the error code in
 :data:`REFUSALS` and otherwise ignored (the connection stays open).
@@ -23,6 +23,7 @@ class Phase(StrEnum):
     LOBBY = "lobby"
     JOINING = "joining"
     PLAYING = "playing"
+    TRANSFERRING = "transferring"
     CLOSED = "closed"
 
 
@@ -31,7 +32,20 @@ ALLOWED: dict[Phase, frozenset[ClientType]] = {
     Phase.AUTH: frozenset({C.AUTH, C.PING}),
     Phase.LOBBY: frozenset({C.JOIN_GAME, C.PING, C.LEAVE}),
     Phase.JOINING: frozenset({C.PING, C.LEAVE}),
-    Phase.PLAYING: frozenset({C.MOVE, C.ATTACK, C.CHAT, C.PING, C.INSPECT, C.LEAVE}),
+    Phase.PLAYING: frozenset(
+        {
+            C.MOVE,
+            C.ATTACK,
+            C.CHAT,
+            C.PING,
+            C.INSPECT,
+            C.LEAVE,
+            C.GIVE,
+            C.INVENTORY,
+            C.SWITCH_CHANNEL,
+        }
+    ),
+    Phase.TRANSFERRING: frozenset({C.PING}),
     Phase.CLOSED: frozenset(),
 }
 
@@ -43,6 +57,7 @@ REFUSALS: dict[tuple[Phase, ClientType], ErrorCode] = {
         for p in (Phase.LOBBY, Phase.JOINING, Phase.PLAYING)
     },
     **{(p, C.JOIN_GAME): ErrorCode.ALREADY_JOINED for p in (Phase.JOINING, Phase.PLAYING)},
+    **{(Phase.TRANSFERRING, t): ErrorCode.TRANSFERRING for t in ClientType},
 }
 
 

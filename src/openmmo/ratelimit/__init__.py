@@ -8,6 +8,10 @@ from __future__ import annotations
 from typing import Protocol
 
 
+class RateLimiterUnavailable(Exception):
+    """The shared limiter cannot be reached."""
+
+
 class TokenBucket:
     """Allows ``burst`` events at once and ``rate_per_s`` on average."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 import math
 
-from openmmo.sim.events import Death, Hit, LevelUp, XpGain
+from openmmo.sim.events import Death, Hit, LevelUp, Loot, XpGain
 from openmmo.sim.world import FLAG_DEAD, ActionRejected, Actor, EntityKind, World
 
 
@@ -70,6 +70,14 @@ def deal_damage(
         world.emit(Death(target.entity_id, attacker.entity_id, x, y))
         if attacker.kind is EntityKind.PLAYER:
             award_xp(world, attacker, _kill_xp(world, target))
+            if target.brain is not None and target.brain.kind.drops:
+                world.emit(
+                    Loot(
+                        attacker.entity_id,
+                        target.brain.kind.drops,
+                        f"kill:{target.brain.kind.name}",
+                    )
+                )
     return hit
 
 

@@ -50,4 +50,14 @@ class LevelUp:
     y: float
 
 
-SimEvent = Hit | Death | Respawn | XpGain | LevelUp
+@dataclass(frozen=True, slots=True)
+class Loot:
+    """A player earned items. The zone server grants them in the database and tells the
+    player only once that has committed."""
+
+    entity_id: int
+    items: tuple[tuple[str, int], ...]
+    source: str
+
+
+SimEvent = Hit | Death | Respawn | XpGain | LevelUp | Loot

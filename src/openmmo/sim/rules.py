@@ -24,6 +24,7 @@ class NpcKind:
     speed: float  # units per second
     xp: int
     level: int
+    drops: tuple[tuple[str, int], ...] = ()
 
 
 SKILLS: dict[int, Skill] = {
@@ -34,10 +35,26 @@ SKILLS: dict[int, Skill] = {
 
 NPC_KINDS: dict[str, NpcKind] = {
     "rat": NpcKind(
-        "rat", hp=40, damage=3, attack_range=3.0, attack_cooldown_s=2.0, speed=3.0, xp=15, level=1
+        "rat",
+        hp=40,
+        damage=3,
+        attack_range=3.0,
+        attack_cooldown_s=2.0,
+        speed=3.0,
+        xp=15,
+        level=1,
+        drops=(("rat_tail", 1),),
     ),
     "wolf": NpcKind(
-        "wolf", hp=90, damage=7, attack_range=3.5, attack_cooldown_s=1.5, speed=5.0, xp=40, level=3
+        "wolf",
+        hp=90,
+        damage=7,
+        attack_range=3.5,
+        attack_cooldown_s=1.5,
+        speed=5.0,
+        xp=40,
+        level=3,
+        drops=(("wolf_pelt", 1), ("gold", 3)),
     ),
     "goblin": NpcKind(
         "goblin",
@@ -48,6 +65,7 @@ NPC_KINDS: dict[str, NpcKind] = {
         speed=4.0,
         xp=70,
         level=5,
+        drops=(("goblin_ear", 1), ("gold", 10)),
     ),
 }
 

@@ -15,6 +15,23 @@ class NpcSpawn:
 
 
 @dataclass(frozen=True, slots=True)
+class Portal:
+    """Stepping inside the rectangle (x0, y0)-(x1, y1) transfers the player to
+    ``target_zone``, arriving at (arrival_x, arrival_y)."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    target_zone: int
+    arrival_x: float
+    arrival_y: float
+
+    def contains(self, x: float, y: float) -> bool:
+        return self.x0 <= x <= self.x1 and self.y0 <= y <= self.y1
+
+
+@dataclass(frozen=True, slots=True)
 class ZoneSpec:
     zone_id: int
     name: str
@@ -24,12 +41,19 @@ class ZoneSpec:
     spawn_y: float
     pvp: bool
     npc_spawns: tuple[NpcSpawn, ...] = ()
+    portals: tuple[Portal, ...] = ()
     # Side of one interest cell: a client sees its cell and the eight around it, so it sees
     # at least ``cell_size`` units in every direction.
     cell_size: float = 64.0
 
     def clamp(self, x: float, y: float) -> tuple[float, float]:
         return min(max(x, 0.0), self.width), min(max(y, 0.0), self.height)
+
+    def portal_at(self, x: float, y: float) -> Portal | None:
+        for portal in self.portals:
+            if portal.contains(x, y):
+                return portal
+        return None
 
 
 TOWN = ZoneSpec(
@@ -43,6 +67,9 @@ TOWN = ZoneSpec(
     npc_spawns=(
         NpcSpawn("rat", 560.0, 540.0, count=4, radius=15.0),
         NpcSpawn("rat", 430.0, 470.0, count=4, radius=15.0),
+    ),
+    portals=(
+        Portal(1004.0, 492.0, 1024.0, 532.0, target_zone=2, arrival_x=40.0, arrival_y=1024.0),
     ),
 )
 
@@ -60,6 +87,7 @@ WILDS = ZoneSpec(
         NpcSpawn("goblin", 1300.0, 800.0, count=8, radius=30.0),
         NpcSpawn("rat", 1000.0, 990.0, count=4, radius=10.0),
     ),
+    portals=(Portal(0.0, 1004.0, 20.0, 1044.0, target_zone=1, arrival_x=984.0, arrival_y=512.0),),
 )
 
 DEFAULT_ZONES: dict[int, ZoneSpec] = {z.zone_id: z for z in (TOWN, WILDS)}

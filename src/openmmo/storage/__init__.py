@@ -25,6 +25,23 @@ class Conflict(StorageError):
     """A unique name (username, device id, character name) is already taken."""
 
 
+class NotOwner(StorageError):
+    """Another live zone server owns the character, or the caller's epoch is stale."""
+
+    def __init__(self, character_id: int, owner: str | None):
+        super().__init__(f"character {character_id} is owned by {owner or 'nobody'}")
+        self.character_id = character_id
+        self.owner = owner
+
+
+class TransferRefused(StorageError):
+    """The transfer is unknown, already claimed, or for another server or character."""
+
+
+class InsufficientItems(StorageError):
+    """The character does not hold enough of the item."""
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     account_id: int
@@ -45,11 +62,18 @@ class Character:
     hp: int  # 0 means "full" for a new character
     level: int
     xp: int
+    progress_version: int = 0
+    owner_server: str | None = None
+    owner_epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class CharacterProgress:
-    """The part of a character that play changes, as saved by zone servers."""
+    """The part of a character that play changes, as saved by zone servers.
+
+    ``epoch`` fences the save: it is applied only while the saving server still owns the
+    character at that epoch. ``release`` gives up ownership in the same statement.
+    """
 
     character_id: int
     zone_id: int
@@ -58,6 +82,36 @@ class CharacterProgress:
     hp: int
     level: int
     xp: int
+    version: int = 0
+    epoch: int = 0
+    release: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Ownership acquired: the character as stored, and the new fencing epoch."""
+
+    character: Character
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRecord:
+    transfer_id: str
+    character_id: int
+    from_server: str
+    to_zone: int
+    to_server: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDiscrepancy:
+    """An inventory row that does not equal the sum of its ledger entries."""
+
+    character_id: int
+    item: str
+    inventory: int
+    ledger: int
 
 
 class Storage(Protocol):
@@ -85,9 +139,80 @@ class Storage(Protocol):
 
     async def load_character(self, character_id: int) -> Character | None: ...
 
-    async def save_progress(self, progress: list[CharacterProgress]) -> None:
-        """Save many characters in one transaction; unknown ids are ignored."""
+    async def character_by_name(self, name: str) -> Character | None: ...
+
+    async def set_banned(self, account_id: int, banned: bool) -> None: ...
+
+    # --- ownership (one owner per character, fenced by epoch) ------------------------------
+    async def heartbeat_server(self, server_id: str, alive_until: float) -> None:
+        """Keep ``server_id`` alive until ``alive_until``; its characters stay owned."""
         ...
+
+    async def remove_server(self, server_id: str) -> None: ...
+
+    async def acquire_character(
+        self, character_id: int, server_id: str, now: float
+    ) -> Claim | None:
+        """Become the character's owner (``None`` if it does not exist). Succeeds when it has
+        no owner, is already ours, or its owner is no longer alive at ``now``; raises
+        :class:`NotOwner` otherwise. Every success increments the epoch."""
+        ...
+
+    async def owner_of(self, character_id: int, now: float) -> str | None:
+        """The live owner of the character, if any."""
+        ...
+
+    async def save_progress(self, progress: list[CharacterProgress], server_id: str) -> list[int]:
+        """Save many characters in one transaction, each only if ``server_id`` owns it at its
+        epoch; returns the ids that were refused (ownership lost or unknown)."""
+        ...
+
+    async def begin_transfer(
+        self, progress: CharacterProgress, server_id: str, transfer: TransferRecord, now: float
+    ) -> None:
+        """In one transaction: save the character (already placed in the target zone),
+        release it, and record the transfer. Raises :class:`NotOwner`."""
+        ...
+
+    async def claim_transfer(
+        self, transfer_id: str, character_id: int, server_id: str, now: float
+    ) -> Claim:
+        """In one transaction: mark the transfer claimed by ``server_id`` (once only) and
+        acquire the character. Raises :class:`TransferRefused` or :class:`NotOwner`."""
+        ...
+
+    # --- items (every change is in the ledger, in the same transaction) --------------------
+    async def inventory(self, character_id: int) -> dict[str, int]: ...
+
+    async def grant_items(
+        self, character_id: int, items: dict[str, int], reason: str, server_id: str, epoch: int
+    ) -> dict[str, int]:
+        """Add items to an owned character; returns its inventory. Raises NotOwner."""
+        ...
+
+    async def move_items(
+        self,
+        from_id: int,
+        to_id: int,
+        item: str,
+        quantity: int,
+        reason: str,
+        server_id: str,
+        epoch: int,
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """Move items between characters (the giver owned by the caller); returns both
+        inventories. Raises NotOwner or InsufficientItems."""
+        ...
+
+    async def item_totals(self) -> dict[str, int]:
+        """How many of each item exist in the world."""
+        ...
+
+    async def audit_items(self) -> list[ItemDiscrepancy]:
+        """Inventory rows that disagree with the ledger (empty when all is well)."""
+        ...
+
+    async def record_audit(self, kind: str, account_id: int | None, detail: str) -> None: ...
 
     async def ping(self) -> None:
         """Raise :class:`StorageUnavailable` unless the database answers."""

@@ -1,24 +1,61 @@
-"""SQL storage adapter (SQLAlchemy Core, async): SQLite embedded, PostgreSQL in production."""
+"""SQL storage adapter (SQLAlchemy Core, async): SQLite embedded, PostgreSQL in production.
+
+How ownership works. ``characters.owner_server`` names the zone server that may change a
+character and ``owner_epoch`` counts acquisitions. Acquiring is one conditional UPDATE: it
+succeeds when the character has no owner, is the caller's, or its owner's row in
+``zone_servers`` has expired; it increments the epoch. Every save carries the epoch it was
+acquired at and is an UPDATE that matches only while owner and epoch are unchanged, so a
+server that lost ownership (it stalled past its lease, another took over) can never overwrite
+newer progress. Transfers and item changes check ownership in the same transaction as their
+writes.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, event, func, insert, select, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    delete,
+    event,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from openmmo.storage import (
     Account,
     Character,
     CharacterProgress,
+    Claim,
     Conflict,
+    InsufficientItems,
+    ItemDiscrepancy,
+    NotOwner,
     StorageUnavailable,
+    TransferRecord,
+    TransferRefused,
 )
-from openmmo.storage.schema import accounts, characters
+from openmmo.storage.schema import (
+    accounts,
+    audit_log,
+    characters,
+    inventory,
+    item_ledger,
+    transfers,
+    zone_servers,
+)
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -27,7 +64,9 @@ def create_engine(url: str) -> AsyncEngine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+        # One connection: SQLite has one writer anyway, and a transaction that reads before
+        # it writes would otherwise fail with "database is locked" instead of waiting.
+        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=30)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -38,7 +77,14 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(
+        url, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=5
+    )
+
+
+# What "the database is unreachable or failed" looks like: SQLAlchemy wraps driver errors, but a
+# refused connection surfaces from asyncpg as a plain OSError and a pool wait as TimeoutError.
+DB_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
 
 
 def _account(row: RowMapping) -> Account:
@@ -62,35 +108,113 @@ def _character(row: RowMapping) -> Character:
         row["hp"],
         row["level"],
         row["xp"],
+        row["progress_version"],
+        row["owner_server"],
+        row["owner_epoch"],
     )
+
+
+def _alive_owner(now: float) -> Any:
+    """SQL condition: the character's owner is a zone server alive at ``now``."""
+    return exists().where(
+        and_(
+            zone_servers.c.server_id == characters.c.owner_server, zone_servers.c.alive_until >= now
+        )
+    )
+
+
+def _owned_by(character_id: Any, server_id: str, epoch: Any) -> Any:
+    return and_(
+        characters.c.character_id == character_id,
+        characters.c.owner_server == server_id,
+        characters.c.owner_epoch == epoch,
+    )
+
+
+_SAVE = (
+    update(characters)
+    .where(
+        characters.c.character_id == bindparam("b_id"),
+        characters.c.owner_server == bindparam("b_server"),
+        characters.c.owner_epoch == bindparam("b_epoch"),
+    )
+    .values(
+        zone_id=bindparam("b_zone"),
+        x=bindparam("b_x"),
+        y=bindparam("b_y"),
+        hp=bindparam("b_hp"),
+        level=bindparam("b_level"),
+        xp=bindparam("b_xp"),
+        progress_version=bindparam("b_version"),
+        owner_server=bindparam("b_owner"),
+        updated_at=func.now(),
+    )
+    .returning(characters.c.character_id)
+)
+
+
+def _save_params(p: CharacterProgress, server_id: str) -> dict[str, Any]:
+    return {
+        "b_id": p.character_id,
+        "b_server": server_id,
+        "b_epoch": p.epoch,
+        "b_zone": p.zone_id,
+        "b_x": p.x,
+        "b_y": p.y,
+        "b_hp": p.hp,
+        "b_level": p.level,
+        "b_xp": p.xp,
+        "b_version": p.version,
+        "b_owner": None if p.release else server_id,
+    }
 
 
 class SqlStorage:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
+        self._dialect = engine.dialect.name
 
+    # --- plumbing -------------------------------------------------------------------------
     async def _one(self, statement: Any) -> RowMapping | None:
         try:
             async with self.engine.connect() as connection:
                 result = await connection.execute(statement)
                 return result.mappings().first()
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             raise StorageUnavailable(str(exc)) from exc
 
-    async def _insert(self, statement: Any) -> RowMapping:
+    async def _all(self, statement: Any) -> Sequence[RowMapping]:
+        try:
+            async with self.engine.connect() as connection:
+                return (await connection.execute(statement)).mappings().all()
+        except DB_ERRORS as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    async def _write(self, statement: Any) -> RowMapping | None:
         try:
             async with self.engine.begin() as connection:
                 result = await connection.execute(statement)
-                return result.mappings().one()
+                return result.mappings().first() if result.returns_rows else None
         except IntegrityError as exc:
             raise Conflict(str(exc.orig)) from exc
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             raise StorageUnavailable(str(exc)) from exc
 
+    def _upsert_inventory(self, character_id: int, item: str, delta: int) -> Any:
+        dialect: Any = postgresql if self._dialect == "postgresql" else sqlite
+        statement = dialect.insert(inventory).values(
+            character_id=character_id, item=item, quantity=delta
+        )
+        return statement.on_conflict_do_update(
+            index_elements=[inventory.c.character_id, inventory.c.item],
+            set_={"quantity": inventory.c.quantity + statement.excluded.quantity},
+        )
+
+    # --- accounts -------------------------------------------------------------------------
     async def create_account(
         self, username: str, password_hash: str | None, device_id: str | None = None
     ) -> Account:
-        row = await self._insert(
+        row = await self._write(
             insert(accounts)
             .values(
                 username=username,
@@ -100,6 +224,7 @@ class SqlStorage:
             )
             .returning(*accounts.c)
         )
+        assert row is not None
         return _account(row)
 
     async def account_by_username(self, username: str) -> Account | None:
@@ -115,20 +240,22 @@ class SqlStorage:
         return None if row is None else _account(row)
 
     async def update_password_hash(self, account_id: int, password_hash: str) -> None:
-        try:
-            async with self.engine.begin() as connection:
-                await connection.execute(
-                    update(accounts)
-                    .where(accounts.c.account_id == account_id)
-                    .values(password_hash=password_hash)
-                )
-        except SQLAlchemyError as exc:
-            raise StorageUnavailable(str(exc)) from exc
+        await self._write(
+            update(accounts)
+            .where(accounts.c.account_id == account_id)
+            .values(password_hash=password_hash)
+        )
 
+    async def set_banned(self, account_id: int, banned: bool) -> None:
+        await self._write(
+            update(accounts).where(accounts.c.account_id == account_id).values(banned=banned)
+        )
+
+    # --- characters -----------------------------------------------------------------------
     async def create_character(
         self, account_id: int, name: str, zone_id: int, x: float, y: float, level: int = 1
     ) -> Character:
-        row = await self._insert(
+        row = await self._write(
             insert(characters)
             .values(
                 account_id=account_id,
@@ -143,57 +270,294 @@ class SqlStorage:
             )
             .returning(*characters.c)
         )
+        assert row is not None
         return _character(row)
 
     async def list_characters(self, account_id: int) -> list[Character]:
-        try:
-            async with self.engine.connect() as connection:
-                result = await connection.execute(
-                    select(characters)
-                    .where(characters.c.account_id == account_id)
-                    .order_by(characters.c.character_id)
-                )
-                return [_character(row) for row in result.mappings()]
-        except SQLAlchemyError as exc:
-            raise StorageUnavailable(str(exc)) from exc
+        rows = await self._all(
+            select(characters)
+            .where(characters.c.account_id == account_id)
+            .order_by(characters.c.character_id)
+        )
+        return [_character(row) for row in rows]
 
     async def load_character(self, character_id: int) -> Character | None:
         row = await self._one(select(characters).where(characters.c.character_id == character_id))
         return None if row is None else _character(row)
 
-    async def save_progress(self, progress: list[CharacterProgress]) -> None:
-        if not progress:
-            return
-        statement = (
-            update(characters)
-            .where(characters.c.character_id == bindparam("b_id"))
-            .values(
-                zone_id=bindparam("b_zone"),
-                x=bindparam("b_x"),
-                y=bindparam("b_y"),
-                hp=bindparam("b_hp"),
-                level=bindparam("b_level"),
-                xp=bindparam("b_xp"),
-                updated_at=func.now(),
+    async def character_by_name(self, name: str) -> Character | None:
+        row = await self._one(select(characters).where(characters.c.name_key == name.lower()))
+        return None if row is None else _character(row)
+
+    # --- ownership ------------------------------------------------------------------------
+    async def heartbeat_server(self, server_id: str, alive_until: float) -> None:
+        dialect: Any = postgresql if self._dialect == "postgresql" else sqlite
+        statement = dialect.insert(zone_servers).values(
+            server_id=server_id, alive_until=alive_until
+        )
+        await self._write(
+            statement.on_conflict_do_update(
+                index_elements=[zone_servers.c.server_id], set_={"alive_until": alive_until}
             )
         )
-        rows = [
-            {
-                "b_id": p.character_id,
-                "b_zone": p.zone_id,
-                "b_x": p.x,
-                "b_y": p.y,
-                "b_hp": p.hp,
-                "b_level": p.level,
-                "b_xp": p.xp,
-            }
-            for p in progress
-        ]
+
+    async def remove_server(self, server_id: str) -> None:
+        await self._write(delete(zone_servers).where(zone_servers.c.server_id == server_id))
+
+    def _acquire_statement(self, character_id: int, server_id: str, now: float) -> Any:
+        return (
+            update(characters)
+            .where(
+                characters.c.character_id == character_id,
+                or_(
+                    characters.c.owner_server.is_(None),
+                    characters.c.owner_server == server_id,
+                    ~_alive_owner(now),
+                ),
+            )
+            .values(owner_server=server_id, owner_epoch=characters.c.owner_epoch + 1)
+            .returning(*characters.c)
+        )
+
+    async def _acquire(
+        self, connection: AsyncConnection, character_id: int, server_id: str, now: float
+    ) -> Claim | None:
+        row = (
+            (await connection.execute(self._acquire_statement(character_id, server_id, now)))
+            .mappings()
+            .first()
+        )
+        if row is not None:
+            character = _character(row)
+            return Claim(character, character.owner_epoch)
+        current = (
+            await connection.execute(
+                select(characters.c.owner_server).where(characters.c.character_id == character_id)
+            )
+        ).first()
+        if current is None:
+            return None
+        raise NotOwner(character_id, current[0])
+
+    async def acquire_character(
+        self, character_id: int, server_id: str, now: float
+    ) -> Claim | None:
         try:
             async with self.engine.begin() as connection:
-                await connection.execute(statement, rows)
-        except SQLAlchemyError as exc:
+                return await self._acquire(connection, character_id, server_id, now)
+        except DB_ERRORS as exc:
             raise StorageUnavailable(str(exc)) from exc
+
+    async def owner_of(self, character_id: int, now: float) -> str | None:
+        row = await self._one(
+            select(characters.c.owner_server).where(
+                characters.c.character_id == character_id, _alive_owner(now)
+            )
+        )
+        return None if row is None else row["owner_server"]
+
+    async def save_progress(self, progress: list[CharacterProgress], server_id: str) -> list[int]:
+        if not progress:
+            return []
+        refused = []
+        try:
+            async with self.engine.begin() as connection:
+                for p in progress:
+                    saved = (await connection.execute(_SAVE, _save_params(p, server_id))).first()
+                    if saved is None:
+                        refused.append(p.character_id)
+        except DB_ERRORS as exc:
+            raise StorageUnavailable(str(exc)) from exc
+        return refused
+
+    async def begin_transfer(
+        self, progress: CharacterProgress, server_id: str, transfer: TransferRecord, now: float
+    ) -> None:
+        params = _save_params(progress, server_id)
+        params["b_owner"] = None
+        try:
+            async with self.engine.begin() as connection:
+                if (await connection.execute(_SAVE, params)).first() is None:
+                    raise NotOwner(progress.character_id, None)
+                await connection.execute(
+                    insert(transfers).values(
+                        transfer_id=transfer.transfer_id,
+                        character_id=transfer.character_id,
+                        from_server=transfer.from_server,
+                        to_zone=transfer.to_zone,
+                        to_server=transfer.to_server,
+                        created_at=now,
+                    )
+                )
+        except DB_ERRORS as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    async def claim_transfer(
+        self, transfer_id: str, character_id: int, server_id: str, now: float
+    ) -> Claim:
+        try:
+            async with self.engine.begin() as connection:
+                claimed = (
+                    await connection.execute(
+                        update(transfers)
+                        .where(
+                            transfers.c.transfer_id == transfer_id,
+                            transfers.c.character_id == character_id,
+                            transfers.c.to_server == server_id,
+                            transfers.c.claimed_by.is_(None),
+                        )
+                        .values(claimed_by=server_id, claimed_at=now)
+                        .returning(transfers.c.transfer_id)
+                    )
+                ).first()
+                if claimed is None:
+                    raise TransferRefused(f"transfer {transfer_id} cannot be claimed")
+                claim = await self._acquire(connection, character_id, server_id, now)
+                if claim is None:
+                    raise TransferRefused(f"character {character_id} does not exist")
+                return claim
+        except DB_ERRORS as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    # --- items ----------------------------------------------------------------------------
+    async def inventory(self, character_id: int) -> dict[str, int]:
+        rows = await self._all(
+            select(inventory.c.item, inventory.c.quantity)
+            .where(inventory.c.character_id == character_id, inventory.c.quantity > 0)
+            .order_by(inventory.c.item)
+        )
+        return {row["item"]: row["quantity"] for row in rows}
+
+    async def _fence(
+        self, connection: AsyncConnection, character_id: int, server_id: str, epoch: int
+    ) -> None:
+        """Lock the character row if, and only if, the caller owns it at ``epoch``."""
+        locked = (
+            await connection.execute(
+                select(characters.c.character_id)
+                .where(_owned_by(character_id, server_id, epoch))
+                .with_for_update()
+            )
+        ).first()
+        if locked is None:
+            raise NotOwner(character_id, None)
+
+    async def _bag(self, connection: AsyncConnection, character_id: int) -> dict[str, int]:
+        rows = await connection.execute(
+            select(inventory.c.item, inventory.c.quantity)
+            .where(inventory.c.character_id == character_id, inventory.c.quantity > 0)
+            .order_by(inventory.c.item)
+        )
+        return {row[0]: row[1] for row in rows.all()}
+
+    async def grant_items(
+        self, character_id: int, items: dict[str, int], reason: str, server_id: str, epoch: int
+    ) -> dict[str, int]:
+        try:
+            async with self.engine.begin() as connection:
+                await self._fence(connection, character_id, server_id, epoch)
+                for item, quantity in items.items():
+                    await connection.execute(self._upsert_inventory(character_id, item, quantity))
+                    await connection.execute(
+                        insert(item_ledger).values(
+                            character_id=character_id, item=item, delta=quantity, reason=reason
+                        )
+                    )
+                return await self._bag(connection, character_id)
+        except DB_ERRORS as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    async def move_items(
+        self,
+        from_id: int,
+        to_id: int,
+        item: str,
+        quantity: int,
+        reason: str,
+        server_id: str,
+        epoch: int,
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        try:
+            async with self.engine.begin() as connection:
+                await self._fence(connection, from_id, server_id, epoch)
+                taken = (
+                    await connection.execute(
+                        update(inventory)
+                        .where(
+                            inventory.c.character_id == from_id,
+                            inventory.c.item == item,
+                            inventory.c.quantity >= quantity,
+                        )
+                        .values(quantity=inventory.c.quantity - quantity)
+                        .returning(inventory.c.quantity)
+                    )
+                ).first()
+                if taken is None:
+                    raise InsufficientItems(
+                        f"character {from_id} holds fewer than {quantity} {item}"
+                    )
+                receiver = (
+                    await connection.execute(
+                        select(characters.c.character_id).where(characters.c.character_id == to_id)
+                    )
+                ).first()
+                if receiver is None:
+                    raise InsufficientItems(f"character {to_id} does not exist")
+                await connection.execute(self._upsert_inventory(to_id, item, quantity))
+                await connection.execute(
+                    insert(item_ledger),
+                    [
+                        {
+                            "character_id": from_id,
+                            "item": item,
+                            "delta": -quantity,
+                            "reason": reason,
+                            "ref": str(to_id),
+                        },
+                        {
+                            "character_id": to_id,
+                            "item": item,
+                            "delta": quantity,
+                            "reason": reason,
+                            "ref": str(from_id),
+                        },
+                    ],
+                )
+                return await self._bag(connection, from_id), await self._bag(connection, to_id)
+        except DB_ERRORS as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    async def item_totals(self) -> dict[str, int]:
+        rows = await self._all(
+            select(inventory.c.item, func.sum(inventory.c.quantity).label("total"))
+            .group_by(inventory.c.item)
+            .order_by(inventory.c.item)
+        )
+        return {row["item"]: int(row["total"]) for row in rows if row["total"]}
+
+    async def audit_items(self) -> list[ItemDiscrepancy]:
+        held = {
+            (r["character_id"], r["item"]): r["quantity"]
+            for r in await self._all(select(inventory))
+        }
+        ledger = {
+            (r["character_id"], r["item"]): int(r["total"])
+            for r in await self._all(
+                select(
+                    item_ledger.c.character_id,
+                    item_ledger.c.item,
+                    func.sum(item_ledger.c.delta).label("total"),
+                ).group_by(item_ledger.c.character_id, item_ledger.c.item)
+            )
+        }
+        return [
+            ItemDiscrepancy(c, i, held.get((c, i), 0), ledger.get((c, i), 0))
+            for c, i in sorted(set(held) | set(ledger))
+            if held.get((c, i), 0) != ledger.get((c, i), 0)
+        ]
+
+    async def record_audit(self, kind: str, account_id: int | None, detail: str) -> None:
+        await self._write(insert(audit_log).values(kind=kind, account_id=account_id, detail=detail))
 
     async def ping(self) -> None:
         await self._one(select(1))

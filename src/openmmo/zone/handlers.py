@@ -1,35 +1,41 @@
 """One function per client message type, called by :meth:`ZoneRuntime.on_message`.
 
 Each handler runs on the event loop and must not block; what waits on I/O is spawned into the
-server's TaskGroup and catches its own errors (a failing join must not take the zone down).
+server's TaskGroup and catches its own errors (a failing request must not take the zone
+down). Joining lives in :mod:`openmmo.zone.joining`, transfers in :mod:`openmmo.zone.transfer`.
 """
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from openmmo.bus import BusUnavailable, ChatMessage
+from openmmo.bus import BusUnavailable, Kind
 from openmmo.logs import get_logger
+from openmmo.metrics import BUS_MESSAGES, ITEM_GRANTS
 from openmmo.protocol.codes import ChatChannel, ClientType, CloseCode, ErrorCode
 from openmmo.protocol.messages import (
     Attack,
     Auth,
     Chat,
+    Give,
     Inspect,
-    JoinGame,
+    InventoryRequest,
     Leave,
     Move,
     Ping,
 )
-from openmmo.protocol.session import Phase
 from openmmo.protocol.snapshot import WireEvent
 from openmmo.sim.combat import apply_attack
+from openmmo.sim.events import Loot
 from openmmo.sim.movement import apply_move
 from openmmo.sim.world import EntityKind
-from openmmo.storage import Character, StorageUnavailable
+from openmmo.storage import InsufficientItems, NotOwner, StorageUnavailable
+from openmmo.zone.joining import on_join
 from openmmo.zone.session import Session
+from openmmo.zone.transfer import check_portal, on_switch_channel
 
 if TYPE_CHECKING:
     from openmmo.zone.runtime import ZoneRuntime
@@ -37,6 +43,8 @@ if TYPE_CHECKING:
 log = get_logger("openmmo.zone")
 
 Handler = Callable[["ZoneRuntime", Session, Any, float], None]
+
+GIVE_RANGE = 5.0
 
 
 def on_auth(rt: ZoneRuntime, session: Session, msg: Auth, now: float) -> None:
@@ -47,6 +55,8 @@ def on_move(rt: ZoneRuntime, session: Session, msg: Move, now: float) -> None:
     assert session.character_id is not None
     apply_move(rt.world, session.character_id, msg.x, msg.y, now)
     session.unacked = True
+    if rt.spec.portals:
+        check_portal(rt, session, now)
 
 
 def on_attack(rt: ZoneRuntime, session: Session, msg: Attack, now: float) -> None:
@@ -67,6 +77,7 @@ def on_attack(rt: ZoneRuntime, session: Session, msg: Attack, now: float) -> Non
     )
 
 
+# --- chat ------------------------------------------------------------------------------------
 def on_chat(rt: ZoneRuntime, session: Session, msg: Chat, now: float) -> None:
     text = _clean(msg.message)
     if not text:
@@ -84,52 +95,63 @@ def on_chat(rt: ZoneRuntime, session: Session, msg: Chat, now: float) -> None:
         rt.send_error(session, ErrorCode.RATE_LIMITED, "you are chatting too fast", msg.seq)
         return
     assert session.character_id is not None and session.actor is not None
-    time_ms = int(rt.clock.time() * 1000)
+    payload = {
+        "from": session.character_id,
+        "name": session.actor.name,
+        "message": text,
+        "time_ms": int(rt.clock.time() * 1000),
+    }
     if msg.channel is ChatChannel.GLOBAL:
-        rt.spawn(
-            _publish_global(
-                rt,
-                session,
-                msg.seq,
-                ChatMessage(
-                    msg.channel.value,
-                    session.character_id,
-                    session.actor.name,
-                    text,
-                    time_ms,
-                    rt.config.server_id,
-                ),
-            )
-        )
+        rt.spawn(_publish(rt, session, msg.seq, Kind.CHAT, payload, None))
         return
-    event = WireEvent(
-        {
-            "type": "chat",
-            "channel": msg.channel.value,
-            "from": session.character_id,
-            "name": session.actor.name,
-            "message": text,
-            "time_ms": time_ms,
-        }
-    )
-    if msg.channel is ChatChannel.ZONE:
-        recipients: Any = rt.players.values()
-    else:
-        recipients = _near(rt, session)
+    if msg.channel is ChatChannel.WHISPER:
+        assert msg.to is not None
+        rt.spawn(_whisper(rt, session, msg.seq, msg.to, payload))
+        return
+    event = WireEvent({"type": "chat", "channel": msg.channel.value, **payload})
+    recipients: Any = rt.players.values() if msg.channel is ChatChannel.ZONE else _near(rt, session)
     for recipient in recipients:
         recipient.push_event(event)
     rt.send(session, {"type": "ack", "seq": msg.seq})
 
 
-async def _publish_global(
-    rt: ZoneRuntime, session: Session, seq: int, message: ChatMessage
+async def _publish(
+    rt: ZoneRuntime,
+    session: Session,
+    seq: int,
+    kind: Kind,
+    payload: dict[str, Any],
+    server_id: str | None,
 ) -> None:
     try:
-        await rt.bus.publish_chat(message)
+        if server_id is None:
+            await rt.bus.broadcast(kind, payload, rt.config.server_id)
+        else:
+            await rt.bus.send(server_id, kind, payload, rt.config.server_id)
     except BusUnavailable:
-        rt.send_error(session, ErrorCode.UNAVAILABLE, "global chat is unavailable", seq)
+        rt.send_error(session, ErrorCode.UNAVAILABLE, "cross-server chat is unavailable", seq)
         return
+    BUS_MESSAGES.labels("out", kind.value).inc()
     rt.send(session, {"type": "ack", "seq": seq})
+
+
+async def _whisper(
+    rt: ZoneRuntime, session: Session, seq: int, to: str, payload: dict[str, Any]
+) -> None:
+    try:
+        target = await rt.storage.character_by_name(to)
+        owner = (
+            None
+            if target is None
+            else await rt.storage.owner_of(target.character_id, rt.clock.time())
+        )
+    except StorageUnavailable:
+        rt.send_error(session, ErrorCode.UNAVAILABLE, "whispers are unavailable", seq)
+        return
+    if target is None or owner is None:
+        rt.send_error(session, ErrorCode.PLAYER_OFFLINE, f"{to} is not in the world", seq)
+        return
+    await _publish(rt, session, seq, Kind.WHISPER, {**payload, "to": target.character_id}, owner)
 
 
 def _near(rt: ZoneRuntime, session: Session) -> list[Session]:
@@ -168,6 +190,104 @@ def _clean(text: str) -> str:
     return "".join(out).strip()
 
 
+# --- items -----------------------------------------------------------------------------------
+def on_give(rt: ZoneRuntime, session: Session, msg: Give, now: float) -> None:
+    assert session.character_id is not None
+    receiver = rt.players.get(msg.target_id)
+    if receiver is None or msg.target_id == session.character_id:
+        rt.send_error(session, ErrorCode.INVALID_TARGET, "give to another player here", msg.seq)
+        return
+    (x0, y0), (x1, y1) = rt.world.position(session.character_id), rt.world.position(msg.target_id)
+    if math.hypot(x1 - x0, y1 - y0) > GIVE_RANGE:
+        rt.send_error(
+            session, ErrorCode.OUT_OF_RANGE, f"stand within {GIVE_RANGE:g} units to give", msg.seq
+        )
+        return
+    rt.spawn(_give(rt, session, receiver, msg))
+
+
+async def _give(rt: ZoneRuntime, session: Session, receiver: Session, msg: Give) -> None:
+    assert session.character_id is not None
+    try:
+        mine, theirs = await rt.storage.move_items(
+            session.character_id,
+            msg.target_id,
+            msg.item,
+            msg.quantity,
+            "give",
+            rt.config.server_id,
+            session.epoch,
+        )
+    except InsufficientItems:
+        rt.send_error(
+            session,
+            ErrorCode.INSUFFICIENT_ITEMS,
+            f"you do not hold {msg.quantity} {msg.item}",
+            msg.seq,
+        )
+        return
+    except NotOwner:
+        rt.ownership_lost([session.character_id])
+        return
+    except StorageUnavailable:
+        rt.send_error(session, ErrorCode.UNAVAILABLE, "items are unavailable; retry", msg.seq)
+        return
+    rt.send(session, {"type": "ack", "seq": msg.seq, "result": {"inventory": mine}})
+    receiver.push_event(
+        WireEvent(
+            {
+                "type": "received",
+                "from": session.character_id,
+                "item": msg.item,
+                "quantity": msg.quantity,
+                "inventory": theirs,
+            }
+        )
+    )
+
+
+def grant_loot(rt: ZoneRuntime, loot: Loot) -> None:
+    """A kill earned items: grant them in the database, then tell the player (a ``loot``
+    event is a promise that the items are saved)."""
+    session = rt.players.get(loot.entity_id)
+    if session is not None:
+        rt.spawn(_grant(rt, session, loot))
+
+
+async def _grant(rt: ZoneRuntime, session: Session, loot: Loot) -> None:
+    assert session.character_id is not None
+    items = dict(loot.items)
+    try:
+        inventory = await rt.storage.grant_items(
+            session.character_id, items, loot.source, rt.config.server_id, session.epoch
+        )
+    except NotOwner:
+        ITEM_GRANTS.labels(rt.spec.name, "not_owner").inc()
+        rt.ownership_lost([session.character_id])
+        return
+    except StorageUnavailable:
+        ITEM_GRANTS.labels(rt.spec.name, "failed").inc()
+        log.warning("loot_lost", character_id=session.character_id, items=items)
+        return
+    ITEM_GRANTS.labels(rt.spec.name, "ok").inc()
+    session.push_event(WireEvent({"type": "loot", "items": items, "inventory": inventory}))
+
+
+def on_inventory(rt: ZoneRuntime, session: Session, msg: InventoryRequest, now: float) -> None:
+    rt.spawn(_inventory(rt, session, msg.seq))
+
+
+async def _inventory(rt: ZoneRuntime, session: Session, seq: int) -> None:
+    assert session.character_id is not None
+    try:
+        items = await rt.storage.inventory(session.character_id)
+    except StorageUnavailable:
+        rt.send_error(session, ErrorCode.UNAVAILABLE, "items are unavailable; retry", seq)
+        return
+    rt.send(session, {"type": "inventory", "seq": seq, "items": items})
+
+
+# --- the rest --------------------------------------------------------------------------------
 def on_ping(rt: ZoneRuntime, session: Session, msg: Ping, now: float) -> None:
     rt.send(
         session,
@@ -201,152 +321,6 @@ def on_leave(rt: ZoneRuntime, session: Session, msg: Leave, now: float) -> None:
     session.close(CloseCode.NORMAL, "bye")
 
 
-def on_join(rt: ZoneRuntime, session: Session, msg: JoinGame, now: float) -> None:
-    if msg.map_id is not None and msg.map_id != rt.spec.zone_id:
-        rt.send_error(
-            session,
-            ErrorCode.WRONG_ZONE,
-            f"this server hosts zone {rt.spec.zone_id} ({rt.spec.name})",
-            msg.seq,
-        )
-        return
-    wanted = msg.character_id
-    ticketed = session.ticket_character_id
-    if ticketed is not None and wanted is not None and wanted != ticketed:
-        rt.send_error(
-            session,
-            ErrorCode.CHARACTER_NOT_FOUND,
-            f"your join ticket is for character {ticketed}",
-            msg.seq,
-        )
-        return
-    joining = sum(1 for s in rt.sessions.values() if s.phase is Phase.JOINING)
-    rejoining = ticketed is not None and ticketed in rt.players
-    if not rejoining and len(rt.players) + joining >= rt.config.max_players:
-        rt.refuse(
-            session,
-            ErrorCode.SERVER_FULL,
-            "this channel is full; try another",
-            msg.seq,
-            CloseCode.TRY_AGAIN_LATER,
-        )
-        return
-    session.phase = Phase.JOINING
-    rt.spawn(_join(rt, session, msg.seq, ticketed if ticketed is not None else wanted))
-
-
-async def _join(rt: ZoneRuntime, session: Session, seq: int, character_id: int | None) -> None:
-    try:
-        character = await _load(rt, session, character_id)
-    except StorageUnavailable:
-        session.phase = Phase.LOBBY if session.phase is Phase.JOINING else session.phase
-        rt.send_error(
-            session, ErrorCode.UNAVAILABLE, "character storage is unavailable; retry", seq
-        )
-        return
-    except Exception:  # a bug in one join must not take the zone down
-        log.exception("join_failed", account_id=session.account_id)
-        rt.refuse(session, ErrorCode.INTERNAL, "internal error", seq, CloseCode.INTERNAL_ERROR)
-        return
-    if session.phase is not Phase.JOINING:
-        return  # disconnected while loading
-    if character is None:
-        session.phase = Phase.LOBBY
-        rt.send_error(
-            session, ErrorCode.CHARACTER_NOT_FOUND, "no such character on your account", seq
-        )
-        return
-    _enter_world(rt, session, character)
-    rt.send(session, _joined(rt, session, seq))
-    log.info(
-        "player_joined",
-        zone=rt.spec.name,
-        account_id=session.account_id,
-        character_id=session.character_id,
-        remote=session.transport.remote,
-        players=len(rt.players),
-    )
-
-
-async def _load(rt: ZoneRuntime, session: Session, character_id: int | None) -> Character | None:
-    assert session.account_id is not None
-    if character_id is None:
-        characters = await rt.storage.list_characters(session.account_id)
-        return characters[0] if characters else None
-    character = await rt.storage.load_character(character_id)
-    if character is None or character.account_id != session.account_id:
-        return None
-    return character
-
-
-def _enter_world(rt: ZoneRuntime, session: Session, character: Character) -> None:
-    """Place the character; if it is already playing here, the new connection takes over."""
-    cid = character.character_id
-    previous = rt.players.get(cid)
-    staged = rt.checkpointer.pending.get(cid)
-    if previous is not None:
-        rt.send(
-            previous,
-            {
-                "type": "notice",
-                "code": "session_replaced",
-                "message": "this character joined from another connection",
-            },
-        )
-        rt.leave_world(previous)
-        previous.close(CloseCode.SESSION_REPLACED, "session replaced")
-        rt.disconnects[CloseCode.SESSION_REPLACED] += 1
-        staged = rt.checkpointer.pending.get(cid)
-    if staged is not None:  # newer than the database: a save is still pending
-        zone_id, x, y, hp, level, xp = (
-            staged.zone_id,
-            staged.x,
-            staged.y,
-            staged.hp,
-            staged.level,
-            staged.xp,
-        )
-    else:
-        zone_id, x, y, hp, level, xp = (
-            character.zone_id,
-            character.x,
-            character.y,
-            character.hp,
-            character.level,
-            character.xp,
-        )
-    if zone_id != rt.spec.zone_id:
-        x, y = rt.spec.spawn_x, rt.spec.spawn_y
-    actor = rt.world.add_player(cid, character.name, x, y, hp, level, xp, rt.clock.monotonic())
-    session.actor = actor
-    session.character_id = cid
-    session.phase = Phase.PLAYING
-    session.unacked = True
-    rt.players[cid] = session
-
-
-def _joined(rt: ZoneRuntime, session: Session, seq: int) -> dict[str, Any]:
-    assert session.actor is not None
-    world, slot = rt.world, session.actor.slot
-    return {
-        "type": "joined",
-        "seq": seq,
-        "entity_id": session.character_id,
-        "character": {
-            "character_id": session.character_id,
-            "name": session.actor.name,
-            "level": int(world.level[slot]),
-            "xp": session.actor.xp,
-            "hp": int(world.hp[slot]),
-            "hp_max": int(world.hp_max[slot]),
-            "x": round(float(world.x[slot]), 2),
-            "y": round(float(world.y[slot]), 2),
-        },
-        "zone": rt.zone_info(),
-        "tick": world.tick & 0xFFFFFFFF,
-    }
-
-
 HANDLERS: dict[ClientType, Handler] = {
     ClientType.AUTH: on_auth,
     ClientType.JOIN_GAME: on_join,
@@ -356,4 +330,7 @@ HANDLERS: dict[ClientType, Handler] = {
     ClientType.PING: on_ping,
     ClientType.INSPECT: on_inspect,
     ClientType.LEAVE: on_leave,
+    ClientType.GIVE: on_give,
+    ClientType.INVENTORY: on_inventory,
+    ClientType.SWITCH_CHANNEL: on_switch_channel,
 }

@@ -36,8 +36,10 @@ from openmmo.protocol.session import Phase
 from openmmo.protocol.snapshot import TickPrefix, snapshot_json, snapshot_msgpack
 from openmmo.replication.area import AreaView
 from openmmo.replication.events import Area, to_wire
+from openmmo.sim.events import Loot
 from openmmo.sim.step import advance
 from openmmo.sim.world import EntityKind
+from openmmo.zone.handlers import grant_loot
 from openmmo.zone.runtime import ZoneRuntime
 
 YIELD_EVERY = 64  # sessions between checks of the send budget
@@ -64,6 +66,9 @@ async def tick(rt: ZoneRuntime) -> None:
 def route_events(rt: ZoneRuntime) -> None:
     world, grid = rt.world, rt.grid
     for sim_event in world.drain_events():
+        if isinstance(sim_event, Loot):
+            grant_loot(rt, sim_event)
+            continue
         wire, audience = to_wire(sim_event)
         if isinstance(audience, Area):
             for slot in grid.slots_near(grid.cell_at(audience.x, audience.y)).tolist():
@@ -139,10 +144,12 @@ def housekeeping(rt: ZoneRuntime, now: float) -> None:
         ):
             session.close(CloseCode.SLOW_CONSUMER, "not reading snapshots")
             rt.disconnects[CloseCode.SLOW_CONSUMER] += 1
-    if rt.world.tick % 100 == 0 and rt.used_tickets:
+    if rt.world.tick % 100 == 0:
         wall = rt.clock.time()
         for ticket_id in [t for t, expiry in rt.used_tickets.items() if expiry < wall - 60]:
             del rt.used_tickets[ticket_id]
+        for transfer_id in [t for t, (_, expiry) in rt.expected.items() if expiry < wall]:
+            del rt.expected[transfer_id]
 
 
 def flush_metrics(rt: ZoneRuntime, skipped: int) -> None:

@@ -18,14 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openmmo.auth.tokens import JoinTicket, TokenError, TokenService
-from openmmo.bus import Bus, ChatMessage
+from openmmo.bus import Bus
+from openmmo.checkpoints import HotCheckpoint
 from openmmo.clock import Clock
+from openmmo.directory import Directory
 from openmmo.logs import get_logger
 from openmmo.protocol.codec import decode
 from openmmo.protocol.codes import PROTOCOL_VERSION, CloseCode, Encoding, ErrorCode, Limits
 from openmmo.protocol.messages import ProtocolError, parse_client_message
 from openmmo.protocol.session import Phase, check_allowed
-from openmmo.protocol.snapshot import WireEvent
 from openmmo.replication.interest import InterestGrid
 from openmmo.sim.world import ActionRejected, World
 from openmmo.storage import CharacterProgress, Storage
@@ -61,6 +62,7 @@ class ZoneRuntime:
         bus: Bus,
         clock: Clock,
         checkpointer: Checkpointer,
+        directory: Directory,
     ):
         self.world = world
         self.spec = world.spec
@@ -71,10 +73,14 @@ class ZoneRuntime:
         self.bus = bus
         self.clock = clock
         self.checkpointer = checkpointer
+        checkpointer.on_refused = self.ownership_lost
+        self.directory = directory
         self.grid = InterestGrid(self.spec.width, self.spec.height, self.spec.cell_size)
         self.sessions: dict[int, Session] = {}
         self.players: dict[int, Session] = {}  # by character (= entity) id
         self.used_tickets: dict[str, float] = {}  # ticket id -> expiry (wall clock)
+        # Seats held for players announced by a transfer hand-off: id -> (character, expiry).
+        self.expected: dict[str, tuple[int, float]] = {}
         self.draining = False
         self.received: Counter[str] = Counter()
         self.sent: Counter[str] = Counter()
@@ -134,6 +140,7 @@ class ZoneRuntime:
                 return
             self.used_tickets[claims.ticket_id] = claims.expires_at
             session.ticket_character_id = claims.character_id
+            session.transfer_id = claims.transfer_id
         session.account_id = claims.account_id
         session.username = claims.username
         session.phase = Phase.LOBBY
@@ -182,14 +189,16 @@ class ZoneRuntime:
         self.sessions.pop(session.session_id, None)
         self.leave_world(session)
 
-    def leave_world(self, session: Session) -> None:
-        """Take the session's character out of the world and stage it for saving."""
+    def leave_world(self, session: Session, *, save: bool = True) -> None:
+        """Take the session's character out of the world; unless ``save`` is false, stage its
+        progress to be saved and released (the character is free once that lands)."""
         character_id = session.character_id
         if character_id is None or self.players.get(character_id) is not session:
             return
+        progress = self.progress_of(session, release=True)
         del self.players[character_id]
         session.actor = None
-        state = self.world.remove(character_id)
+        self.world.remove(character_id)
         log.info(
             "player_left",
             zone=self.spec.name,
@@ -197,26 +206,73 @@ class ZoneRuntime:
             character_id=character_id,
             players=len(self.players),
         )
-        self.checkpointer.stage(
-            CharacterProgress(
-                character_id, self.spec.zone_id, state.x, state.y, state.hp, state.level, state.xp
-            )
+        if save:
+            self.checkpointer.stage(progress)
+            self.checkpointer.request_flush()
+
+    def progress_of(
+        self,
+        session: Session,
+        *,
+        release: bool = False,
+        zone_id: int | None = None,
+        x: float | None = None,
+        y: float | None = None,
+    ) -> CharacterProgress:
+        """The character's progress now (optionally placed elsewhere), with a new version."""
+        assert session.character_id is not None
+        s = self.world.player_state(session.character_id)
+        session.progress_version += 1
+        return CharacterProgress(
+            session.character_id,
+            self.spec.zone_id if zone_id is None else zone_id,
+            s.x if x is None else x,
+            s.y if y is None else y,
+            s.hp,
+            s.level,
+            s.xp,
+            version=session.progress_version,
+            epoch=session.epoch,
+            release=release,
         )
-        self.checkpointer.request_flush()
+
+    def ownership_lost(self, character_ids: list[int]) -> None:
+        """The database refused our saves: another server owns these characters now. Their
+        sessions end here, without saving (the new owner's state wins)."""
+        for character_id in character_ids:
+            session = self.players.get(character_id)
+            if session is not None:
+                self.send(
+                    session,
+                    {
+                        "type": "notice",
+                        "code": "session_replaced",
+                        "message": "this character is now played elsewhere",
+                    },
+                )
+                self.leave_world(session, save=False)
+                session.close(CloseCode.SESSION_REPLACED, "session replaced")
+                self.disconnects[CloseCode.SESSION_REPLACED] += 1
 
     def set_writable(self, session: Session, writable: bool) -> None:
         session.writable = writable
         session.backlogged_since = None if writable else self.clock.monotonic()
 
     def online_progress(self) -> list[CharacterProgress]:
-        """The current state of every character in the world, for a checkpoint."""
-        progress = []
-        for character_id in self.players:
-            s = self.world.player_state(character_id)
-            progress.append(
-                CharacterProgress(character_id, self.spec.zone_id, s.x, s.y, s.hp, s.level, s.xp)
+        """The current state of every character in the world, for a durable save."""
+        return [self.progress_of(session) for session in self.players.values()]
+
+    def online_checkpoints(self) -> list[HotCheckpoint]:
+        """The current state of every character in the world, for a hot checkpoint."""
+        checkpoints = []
+        for session in self.players.values():
+            p = self.progress_of(session)
+            checkpoints.append(
+                HotCheckpoint(
+                    p.character_id, p.epoch, p.version, p.zone_id, p.x, p.y, p.hp, p.level, p.xp
+                )
             )
-        return progress
+        return checkpoints
 
     # --- messages -------------------------------------------------------------------------
     def on_message(self, session: Session, payload: bytes, binary: bool) -> None:
@@ -294,18 +350,3 @@ class ZoneRuntime:
         self.send_error(session, code, message, seq)
         session.close(close_code, message)
         self.disconnects[close_code] += 1
-
-    def deliver_chat(self, message: ChatMessage) -> None:
-        """Bus handler: a global chat line reaches every player on this server."""
-        event = WireEvent(
-            {
-                "type": "chat",
-                "channel": message.channel,
-                "from": message.from_id,
-                "name": message.from_name,
-                "message": message.message,
-                "time_ms": message.time_ms,
-            }
-        )
-        for session in self.players.values():
-            session.push_event(event)

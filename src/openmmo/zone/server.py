@@ -21,6 +21,7 @@ from openmmo.logs import get_logger
 from openmmo.ops.health import Health
 from openmmo.protocol.codes import CloseCode
 from openmmo.storage import Storage
+from openmmo.zone import crossserver
 from openmmo.zone.replicate import tick
 from openmmo.zone.runtime import ZoneRuntime
 from openmmo.zone.ticker import run_fixed_rate
@@ -30,6 +31,10 @@ log = get_logger("openmmo.zone")
 
 HEARTBEAT_INTERVAL_S = 1.0
 DIRECTORY_TTL_S = 5.0
+# The server holds its characters while its row in zone_servers is alive. Renewed every
+# heartbeat; if the server dies (or cannot reach the database) for this long, any other
+# server may take its characters over, and the fencing epoch voids its late saves.
+OWNERSHIP_LEASE_S = 10.0
 
 
 class ZoneServer:
@@ -45,6 +50,8 @@ class ZoneServer:
         host: str,
         port: int,
         save_interval_s: float,
+        checkpoint_interval_s: float = 1.0,
+        ownership_lease_s: float = OWNERSHIP_LEASE_S,
     ):
         self.runtime = runtime
         self.directory = directory
@@ -55,6 +62,8 @@ class ZoneServer:
         self.host = host
         self.port = port
         self.save_interval_s = save_interval_s
+        self.checkpoint_interval_s = checkpoint_interval_s
+        self.ownership_lease_s = ownership_lease_s
         self.started = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._storage_ok = True
@@ -87,13 +96,21 @@ class ZoneServer:
                 reuse_address=True,
                 backlog=1024,
             )
-            unsubscribe = self.bus.subscribe_chat(rt.deliver_chat)
+            await self._renew_lease()
+            await self.bus.subscribe(
+                rt.config.server_id, lambda envelope: crossserver.handle(rt, envelope)
+            )
             loops = [
                 tg.create_task(
                     run_fixed_rate(rt.config.tick_interval_s, lambda: tick(rt), self.clock)
                 ),
                 tg.create_task(self._heartbeat()),
                 tg.create_task(rt.checkpointer.run(self.save_interval_s, rt.online_progress)),
+                tg.create_task(
+                    rt.checkpointer.run_checkpoints(
+                        self.checkpoint_interval_s, rt.online_checkpoints
+                    )
+                ),
             ]
             self.started.set()
             await self._publish()
@@ -105,7 +122,6 @@ class ZoneServer:
             )
             await stop.wait()
             await self.drain()
-            unsubscribe()
             for loop in loops:
                 loop.cancel()
 
@@ -131,6 +147,9 @@ class ZoneServer:
         for session in list(rt.sessions.values()):
             session.close(CloseCode.SERVICE_RESTART, "server restart")
         saved = await rt.checkpointer.flush()
+        if saved and not rt.checkpointer.pending:
+            with contextlib.suppress(Exception):  # every character released: let go at once
+                await self.storage.remove_server(rt.config.server_id)
         log.info(
             "zone_drained", zone=rt.spec.name, saved=saved, unsaved=len(rt.checkpointer.pending)
         )
@@ -142,16 +161,25 @@ class ZoneServer:
         while True:
             await asyncio.sleep(HEARTBEAT_INTERVAL_S)
             beats += 1
-            if beats % 5 == 0:
-                try:
-                    await self.storage.ping()
-                    self._storage_ok = True
-                except Exception:  # any failure: stop taking players until it answers
-                    self._storage_ok = False
+            if beats % 2 == 0:
+                await self._renew_lease()
             try:
                 await self._publish()
             except Exception as exc:  # the directory is down: keep running, try next beat
                 log.warning("heartbeat_failed", error=str(exc)[:200])
+
+    async def _renew_lease(self) -> None:
+        """Keep our characters owned; a failure means the database is unreachable, so stop
+        taking players until it answers."""
+        try:
+            await self.storage.heartbeat_server(
+                self.runtime.config.server_id, self.clock.time() + self.ownership_lease_s
+            )
+            self._storage_ok = True
+        except Exception as exc:  # any failure: not ready until it works again
+            if self._storage_ok:
+                log.warning("lease_renewal_failed", error=str(exc)[:200])
+            self._storage_ok = False
 
     async def _publish(self) -> None:
         rt = self.runtime

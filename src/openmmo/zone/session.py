@@ -40,6 +40,7 @@ class Session:
         "chat_bucket",
         "connected_at",
         "encoding",
+        "epoch",
         "error_times",
         "events",
         "last_seq",
@@ -47,9 +48,12 @@ class Session:
         "limited_times",
         "message_bucket",
         "next_limit_notice_at",
+        "next_transfer_at",
         "phase",
+        "progress_version",
         "session_id",
         "ticket_character_id",
+        "transfer_id",
         "transport",
         "unacked",
         "username",
@@ -69,6 +73,10 @@ class Session:
         self.ticket_character_id: int | None = None
         self.character_id: int | None = None
         self.actor: Actor | None = None
+        self.transfer_id: str | None = None  # the join continues this transfer
+        self.epoch = 0  # ownership epoch of the character, fences its saves
+        self.progress_version = 0  # grows with every checkpoint and save
+        self.next_transfer_at = 0.0
         self.last_seq = 0
         self.unacked = False  # a processed input waits for a snapshot to acknowledge it
         self.events: list[WireEvent] = []

@@ -1,0 +1,158 @@
+"""The bus on RabbitMQ (aio-pika).
+
+Topology: a fanout exchange ``<ns>.broadcast`` and a direct exchange ``<ns>.direct``. Each
+subscribed server declares an exclusive, auto-deleted queue bound to the fanout and to the
+direct exchange with its server id as routing key, and consumes without acknowledgements
+(at-most-once, lowest latency). Messages are msgpack, transient, and expire after 10 s in the
+queue (a chat line that old is noise).
+
+Connection: established in the background with exponential backoff, so a server starts (not
+ready) while the broker is down; after that aio-pika's robust connection reconnects and
+redeclares the topology by itself. Publishing while disconnected raises
+:class:`BusUnavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import aio_pika
+import msgpack
+from aio_pika.abc import (
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+)
+
+from openmmo.bus import BusUnavailable, Envelope, Handler, Kind
+from openmmo.logs import get_logger
+
+log = get_logger("openmmo.bus")
+
+MESSAGE_TTL_MS = 10_000
+MAX_BACKOFF_S = 10.0
+
+
+class RabbitBus:
+    def __init__(self, url: str, namespace: str = "openmmo"):
+        self._url = url
+        self._ns = namespace
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractRobustChannel | None = None
+        self._broadcast: AbstractExchange | None = None
+        self._direct: AbstractExchange | None = None
+        self._subscription: tuple[str, Handler] | None = None
+        self._connected = asyncio.Event()
+        self._connector: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Begin connecting in the background (owned task, cancelled by :meth:`close`)."""
+        if self._connector is None:
+            self._connector = asyncio.get_running_loop().create_task(self._connect_forever())
+
+    async def wait_connected(self, timeout_s: float) -> None:
+        await asyncio.wait_for(self._connected.wait(), timeout_s)
+
+    async def _connect_forever(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                await self._connect()
+                return
+            except Exception as exc:  # the broker is down or refusing: retry
+                log.warning("bus_connect_failed", error=str(exc)[:200], retry_in_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    async def _connect(self) -> None:
+        connection = await aio_pika.connect_robust(
+            self._url, timeout=5, client_properties={"connection_name": "openmmo"}
+        )
+        channel = await connection.channel()
+        self._broadcast = await channel.declare_exchange(
+            f"{self._ns}.broadcast", aio_pika.ExchangeType.FANOUT, durable=True
+        )
+        self._direct = await channel.declare_exchange(
+            f"{self._ns}.direct", aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        self._connection, self._channel = connection, channel
+        if self._subscription is not None:
+            await self._consume(*self._subscription)
+        self._connected.set()
+        log.info("bus_connected")
+
+    async def _consume(self, server_id: str, handler: Handler) -> None:
+        assert self._channel is not None
+        queue = await self._channel.declare_queue(
+            f"{self._ns}.server.{server_id}",
+            exclusive=True,
+            auto_delete=True,
+            arguments={"x-message-ttl": MESSAGE_TTL_MS},
+        )
+        await queue.bind(self._broadcast)  # type: ignore[arg-type]
+        await queue.bind(self._direct, routing_key=server_id)  # type: ignore[arg-type]
+
+        async def deliver(message: AbstractIncomingMessage) -> None:
+            try:
+                kind, payload, origin = msgpack.unpackb(message.body, raw=False)
+                envelope = Envelope(Kind(kind), payload, origin)
+            except (ValueError, TypeError) as exc:
+                log.warning("bus_bad_message", error=str(exc)[:200])
+                return
+            handler(envelope)
+
+        await queue.consume(deliver, no_ack=True)
+
+    async def subscribe(self, server_id: str, handler: Handler) -> None:
+        self._subscription = (server_id, handler)
+        self.start()
+        if self._connected.is_set():
+            await self._consume(server_id, handler)
+
+    async def _publish(
+        self,
+        exchange: AbstractExchange | None,
+        routing_key: str,
+        kind: Kind,
+        payload: dict[str, Any],
+        origin: str,
+    ) -> None:
+        if exchange is None or not self._is_connected():
+            raise BusUnavailable("not connected to RabbitMQ")
+        body = msgpack.packb((kind.value, payload, origin), use_bin_type=True)
+        try:
+            await exchange.publish(
+                aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT),
+                routing_key=routing_key,
+                timeout=2,
+            )
+        except Exception as exc:  # aio-pika/aiormq raise many types when the link drops
+            raise BusUnavailable(str(exc)) from exc
+
+    async def broadcast(self, kind: Kind, payload: dict[str, Any], origin: str) -> None:
+        await self._publish(self._broadcast, "", kind, payload, origin)
+
+    async def send(self, server_id: str, kind: Kind, payload: dict[str, Any], origin: str) -> None:
+        await self._publish(self._direct, server_id, kind, payload, origin)
+
+    def _is_connected(self) -> bool:
+        # ``is_closed`` stays false while a robust connection is reconnecting; ``connected``
+        # is cleared as soon as the link drops and set again once it is back.
+        connection = self._connection
+        return connection is not None and not connection.is_closed and connection.connected.is_set()
+
+    async def ping(self) -> None:
+        if not self._is_connected():
+            raise BusUnavailable("not connected to RabbitMQ")
+
+    async def close(self) -> None:
+        if self._connector is not None:
+            self._connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connector
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.close()

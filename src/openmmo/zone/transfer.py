@@ -1,0 +1,196 @@
+"""Transfers: walking through a portal, or switching channel, moves a character to another
+zone server.
+
+How it works. The source picks the target channel from the directory (least loaded, ready,
+not this one for a channel switch) and takes the character out of its world. Then, in one
+database transaction, it saves the character already placed at the arrival point, releases
+ownership and records the transfer (:meth:`Storage.begin_transfer`). Only after that commits
+does it sign a join ticket naming the transfer, send it to the client in a ``transfer``
+message and close the connection (4007). The target claims the transfer when the client
+joins with that ticket — once only, in the same transaction that makes it the owner.
+
+Why nothing is lost or doubled when the source dies at any point: before the commit the
+database still has the character owned by the source in the source zone (its newest progress
+in the hot checkpoint), and once the source's lease runs out any channel of that zone can
+take it; after the commit the character is free and placed in the target zone, and a plain
+rejoin through the gateway lands there. Items live only in the database, changed in their own
+transactions, so a transfer never copies them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from typing import TYPE_CHECKING
+
+from openmmo.bus import BusUnavailable, Kind
+from openmmo.directory import ChannelInfo, DirectoryUnavailable, choose_channel
+from openmmo.logs import get_logger
+from openmmo.metrics import TRANSFERS
+from openmmo.protocol.codes import CloseCode, ErrorCode
+from openmmo.protocol.messages import SwitchChannel
+from openmmo.protocol.session import Phase
+from openmmo.storage import NotOwner, StorageUnavailable, TransferRecord
+from openmmo.zone.joining import State, enter_world, release_character
+from openmmo.zone.session import Session
+
+if TYPE_CHECKING:
+    from openmmo.zone.runtime import ZoneRuntime
+
+log = get_logger("openmmo.zone.transfer")
+
+RETRY_AFTER_S = 3.0  # after a failed transfer, the portal rests this long
+
+
+def check_portal(rt: ZoneRuntime, session: Session, now: float) -> None:
+    """After a move: if the player stands in a portal, start the transfer it leads to."""
+    assert session.character_id is not None
+    x, y = rt.world.position(session.character_id)
+    portal = rt.spec.portal_at(x, y)
+    if portal is not None and now >= session.next_transfer_at and not _dead(rt, session):
+        start(rt, session, portal.target_zone, (portal.arrival_x, portal.arrival_y), None, None)
+
+
+def on_switch_channel(rt: ZoneRuntime, session: Session, msg: SwitchChannel, now: float) -> None:
+    if _dead(rt, session):
+        rt.send_error(session, ErrorCode.YOU_ARE_DEAD, "wait for your respawn", msg.seq)
+        return
+    start(rt, session, rt.spec.zone_id, None, msg.channel_id, msg.seq)
+
+
+def _dead(rt: ZoneRuntime, session: Session) -> bool:
+    return session.actor is not None and rt.world.is_dead(session.actor.slot)
+
+
+def start(
+    rt: ZoneRuntime,
+    session: Session,
+    zone_id: int,
+    arrival: tuple[float, float] | None,
+    channel_id: str | None,
+    seq: int | None,
+) -> None:
+    session.phase = Phase.TRANSFERRING
+    rt.spawn(_transfer(rt, session, zone_id, arrival, channel_id, seq))
+
+
+def _pick(
+    rt: ZoneRuntime, channels: list[ChannelInfo], zone_id: int, channel_id: str | None
+) -> ChannelInfo | None:
+    now = rt.clock.time()
+    others = [c for c in channels if c.server_id != rt.config.server_id]
+    if channel_id is not None:
+        others = [c for c in others if c.server_id == channel_id]
+    return choose_channel(others, zone_id, now)
+
+
+async def _transfer(
+    rt: ZoneRuntime,
+    session: Session,
+    zone_id: int,
+    arrival: tuple[float, float] | None,
+    channel_id: str | None,
+    seq: int | None,
+) -> None:
+    label = rt.spec.name
+    try:
+        channel = _pick(rt, await rt.directory.channels(), zone_id, channel_id)
+    except DirectoryUnavailable:
+        channel = None
+    if session.phase is not Phase.TRANSFERRING:
+        return  # the player left meanwhile; leaving saved them
+    if channel is None:
+        TRANSFERS.labels(label, "out", "no_channel").inc()
+        _abort(
+            rt,
+            session,
+            ErrorCode.NO_CHANNEL_AVAILABLE,
+            f"no channel of zone {zone_id} can take you now",
+            seq,
+        )
+        return
+    assert session.character_id is not None and session.actor is not None
+    cid, name = session.character_id, session.actor.name
+    here = rt.world.position(cid)
+    x, y = arrival if arrival is not None else here
+    progress = rt.progress_of(session, release=True, zone_id=zone_id, x=x, y=y)
+    staying = State(
+        name,
+        rt.spec.zone_id,
+        here[0],
+        here[1],
+        progress.hp,
+        progress.level,
+        progress.xp,
+        progress.epoch,
+        progress.version,
+        {},
+    )
+    transfer_id = secrets.token_hex(8)
+    record = TransferRecord(transfer_id, cid, rt.config.server_id, zone_id, channel.server_id)
+    rt.leave_world(session, save=False)
+    try:
+        await rt.storage.begin_transfer(progress, rt.config.server_id, record, rt.clock.time())
+    except NotOwner:
+        TRANSFERS.labels(label, "out", "not_owner").inc()
+        rt.send(
+            session,
+            {
+                "type": "notice",
+                "code": "session_replaced",
+                "message": "this character is now played elsewhere",
+            },
+        )
+        session.close(CloseCode.SESSION_REPLACED, "session replaced")
+        rt.disconnects[CloseCode.SESSION_REPLACED] += 1
+        return
+    except StorageUnavailable:
+        TRANSFERS.labels(label, "out", "unavailable").inc()
+        if session.phase is Phase.TRANSFERRING:
+            enter_world(rt, session, cid, staying)
+        else:  # gone while we tried: save it where it stands
+            release_character(rt, cid, staying)
+        _abort(rt, session, ErrorCode.UNAVAILABLE, "transfers are unavailable; retry", seq)
+        return
+    TRANSFERS.labels(label, "out", "ok").inc()
+    with contextlib.suppress(
+        BusUnavailable
+    ):  # only a seat reservation; the transfer itself is in the database
+        await rt.bus.send(
+            channel.server_id,
+            Kind.HANDOFF,
+            {"transfer_id": transfer_id, "character_id": cid},
+            rt.config.server_id,
+        )
+    assert session.account_id is not None
+    ticket = rt.tokens.issue_join_ticket(
+        session.account_id, session.username, zone_id, channel.server_id, cid, transfer_id
+    )
+    message = {
+        "type": "transfer",
+        "zone_id": zone_id,
+        "channel_id": channel.server_id,
+        "ws_url": channel.ws_url,
+        "ticket": ticket,
+    }
+    if seq is not None:
+        message["seq"] = seq
+    rt.send(session, message)
+    session.close(CloseCode.TRANSFERRED, "transferred")
+    rt.disconnects[CloseCode.TRANSFERRED] += 1
+    log.info(
+        "transfer_started",
+        character_id=cid,
+        transfer_id=transfer_id,
+        to_zone=zone_id,
+        to_server=channel.server_id,
+    )
+
+
+def _abort(
+    rt: ZoneRuntime, session: Session, code: ErrorCode, message: str, seq: int | None
+) -> None:
+    if session.phase is Phase.TRANSFERRING:
+        session.phase = Phase.PLAYING
+    session.next_transfer_at = rt.clock.monotonic() + RETRY_AFTER_S
+    rt.send_error(session, code, message, seq)

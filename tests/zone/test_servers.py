@@ -1,0 +1,278 @@
+"""Several zone servers sharing storage, directory and bus (in memory): ownership, kicks,
+transfers, items, whispers, announcements and crash recovery, without sockets."""
+
+import asyncio
+
+import pytest
+
+from openmmo.bus import Kind
+from openmmo.bus.memory import MemoryBus
+from openmmo.checkpoints.memory import MemoryCheckpoints
+from openmmo.directory import ChannelInfo
+from openmmo.directory.memory import MemoryDirectory
+from openmmo.protocol.codes import CloseCode
+from openmmo.sim.rules import NPC_KINDS
+from openmmo.sim.zones import TOWN, WILDS
+from openmmo.storage.memory import MemoryStorage
+from openmmo.testing import ManualClock
+from tests.zone.conftest import make_zone, subscribe
+
+
+@pytest.fixture
+async def world_of():
+    """Zone runtimes that share one clock, storage, directory, bus and checkpoint store,
+    each with its save loop running; ``world_of(("id", spec), ...)``."""
+    savers = []
+
+    async def make(*servers):
+        zones = await _world(*servers)
+        for zone in zones:
+            rt = zone.runtime
+            savers.append(asyncio.ensure_future(rt.checkpointer.run(3600, rt.online_progress)))
+        return zones
+
+    yield make
+    for saver in savers:
+        saver.cancel()
+    await asyncio.gather(*savers, return_exceptions=True)
+
+
+async def _world(*servers):
+    clock, storage, bus = ManualClock(), MemoryStorage(), MemoryBus()
+    directory, checkpoints = MemoryDirectory(clock), MemoryCheckpoints()
+    zones = []
+    for server_id, spec in servers:
+        zone = make_zone(
+            bus=bus,
+            server_id=server_id,
+            clock=clock,
+            storage=storage,
+            directory=directory,
+            spec=spec,
+            checkpoints=checkpoints,
+        )
+        await subscribe(zone)
+        await storage.heartbeat_server(server_id, clock.time() + 3600)
+        await directory.publish(
+            ChannelInfo(
+                server_id,
+                spec.zone_id,
+                spec.name,
+                f"ws://{server_id}/ws",
+                0,
+                100,
+                True,
+                False,
+                clock.time(),
+                ttl_s=3600,
+            )
+        )
+        zones.append(zone)
+    return zones
+
+
+async def join_with(zone, account_name, character_id=None, ticket=None):
+    account = await zone.storage.account_by_username(account_name)
+    token = ticket or zone.tokens.issue_access(account.account_id, account_name)
+    session, transport = zone.connect(token)
+    message = {"type": "join_game", "seq": 1}
+    if character_id is not None:
+        message["character_id"] = character_id
+    zone.send(session, message)
+    await zone.settle()
+    return session, transport
+
+
+async def test_a_character_joining_elsewhere_is_kicked_there_and_saved(world_of):
+    one, two = await world_of(("town-a", TOWN), ("town-b", TOWN))
+    a, a_t = await one.player("aria", x=500, y=500)
+    one.send(a, {"type": "move", "seq": 2, "x": 503, "y": 500})
+    b, b_t = await join_with(two, "aria")
+    await one.settle()  # the kick's save lands
+    assert a_t.closed[0] == CloseCode.SESSION_REPLACED
+    assert a_t.last("notice")["code"] == "session_replaced"
+    joined = b_t.last("joined")
+    assert joined["character"]["x"] == 503  # the state one saved on its way out
+    assert joined["channel_id"] == "town-b"
+    assert await one.storage.owner_of(b.character_id, one.clock.time()) == "town-b"
+    assert len(one.runtime.players) == 0 and len(two.runtime.players) == 1
+
+
+async def test_a_stale_owner_loses_the_character_at_its_next_save(world_of):
+    one, two = await world_of(("town-a", TOWN), ("town-b", TOWN))
+    a, a_t = await one.player("aria")
+    await one.storage.heartbeat_server("town-a", 0.0)  # its lease ran out (stalled)
+    one.runtime.bus = MemoryBus()  # and it cannot hear the kick either
+    _b, b_t = await join_with(two, "aria")
+    assert b_t.last("joined")
+    one.runtime.checkpointer.stage(one.runtime.progress_of(a))
+    await one.runtime.checkpointer.flush()  # refused: the epoch moved on
+    assert a_t.closed[0] == CloseCode.SESSION_REPLACED
+    assert len(one.runtime.players) == 0
+
+
+async def test_walking_through_a_portal_transfers_exactly_once(world_of):
+    town, wilds = await world_of(("town-a", TOWN), ("wilds-a", WILDS))
+    a, a_t = await town.player("aria", x=995, y=512)
+    for seq, x in enumerate((1000.0, 1005.0), start=2):
+        town.clock.advance(1.0)
+        town.send(a, {"type": "move", "seq": seq, "x": x, "y": 512})
+    await town.settle()
+    transfer = a_t.last("transfer")
+    assert (transfer["zone_id"], transfer["channel_id"]) == (2, "wilds-a")
+    assert a_t.closed[0] == CloseCode.TRANSFERRED
+    assert len(town.runtime.players) == 0
+    assert len(wilds.runtime.expected) == 1  # the hand-off reserved a seat
+    _b, b_t = await join_with(wilds, "aria", ticket=transfer["ticket"])
+    joined = b_t.last("joined")
+    assert (joined["character"]["x"], joined["character"]["y"]) == (40.0, 1024.0)
+    assert wilds.runtime.expected == {}
+    _, replay_t = await join_with(wilds, "aria", ticket=transfer["ticket"])
+    assert replay_t.closed[0] == CloseCode.UNAUTHORIZED  # a ticket is used once
+
+
+async def test_a_replayed_transfer_is_refused_even_on_a_fresh_connection_elsewhere(world_of):
+    town, wilds, wilds2 = await world_of(("town-a", TOWN), ("wilds-a", WILDS), ("wilds-b", WILDS))
+    a, a_t = await town.player("aria", x=1010, y=512)
+    town.send(a, {"type": "move", "seq": 2, "x": 1010.5, "y": 512})
+    await town.settle()
+    ticket = a_t.last("transfer")["ticket"]
+    target = a_t.last("transfer")["channel_id"]
+    other = wilds2 if target == "wilds-a" else wilds
+    _, t = await join_with(other, "aria", ticket=ticket)
+    assert t.closed[0] == CloseCode.FORBIDDEN  # the ticket names another channel
+
+
+async def test_switching_channel_and_no_channel_to_go_to(world_of):
+    one, two = await world_of(("town-a", TOWN), ("town-b", TOWN))
+    a, a_t = await one.player("aria")
+    one.send(a, {"type": "switch_channel", "seq": 2, "channel_id": "town-zz"})
+    await one.settle()
+    assert a_t.last("error")["code"] == "no_channel_available"
+    one.send(a, {"type": "move", "seq": 3, "x": 500.5, "y": 500})  # still playing
+    one.send(a, {"type": "switch_channel", "seq": 4})
+    await one.settle()
+    transfer = a_t.last("transfer")
+    assert (transfer["channel_id"], transfer["zone_id"], transfer["seq"]) == ("town-b", 1, 4)
+    _, b_t = await join_with(two, "aria", ticket=transfer["ticket"])
+    assert b_t.last("joined")["character"]["x"] == 500.5
+
+
+async def test_loot_is_granted_in_storage_before_the_player_hears_of_it(world_of):
+    (zone,) = await world_of(("wilds-a", WILDS))
+    a, a_t = await zone.player("aria", x=500, y=500)
+    wolf = zone.runtime.world.add_npc(NPC_KINDS["wolf"], 502, 500, zone.clock.monotonic())
+    seq = 1
+    while not zone.runtime.world.is_dead(wolf.slot):
+        seq += 1
+        zone.send(a, {"type": "attack", "seq": seq, "target_id": wolf.entity_id, "skill_id": 1})
+        await zone.tick(1.0)
+    await zone.settle()
+    await zone.tick()
+    loot = next(e for m in a_t.of_type("snapshot") for e in m["events"] if e["type"] == "loot")
+    assert loot["items"] == {"wolf_pelt": 1, "gold": 3}
+    assert await zone.storage.inventory(a.character_id) == loot["inventory"]
+    assert await zone.storage.audit_items() == []
+
+
+async def test_giving_moves_items_between_players_with_a_ledger(world_of):
+    (zone,) = await world_of(("town-a", TOWN))
+    a, a_t = await zone.player("aria", x=500, y=500)
+    b, b_t = await zone.player("bob", x=502, y=500)
+    await zone.storage.grant_items(a.character_id, {"gold": 10}, "test", "town-a", a.epoch)
+    zone.send(
+        a, {"type": "give", "seq": 2, "target_id": b.character_id, "item": "gold", "quantity": 4}
+    )
+    await zone.settle()
+    assert a_t.last("ack")["result"]["inventory"] == {"gold": 6}
+    zone.send(
+        a, {"type": "give", "seq": 3, "target_id": b.character_id, "item": "gold", "quantity": 7}
+    )
+    await zone.settle()
+    assert a_t.last("error")["code"] == "insufficient_items"
+    await zone.tick()
+    received = next(e for e in b_t.last("snapshot")["events"] if e["type"] == "received")
+    assert received["inventory"] == {"gold": 4}
+    zone.send(a, {"type": "inventory", "seq": 4})
+    await zone.settle()
+    assert a_t.last("inventory")["items"] == {"gold": 6}
+    assert await zone.storage.item_totals() == {"gold": 10}
+
+
+async def test_whispers_find_a_player_on_another_server(world_of):
+    one, two = await world_of(("town-a", TOWN), ("wilds-a", WILDS))
+    a, a_t = await one.player("aria")
+    _b, b_t = await two.player("bob")
+    one.send(a, {"type": "chat", "seq": 2, "channel": "whisper", "to": "BOB", "message": "psst"})
+    await one.settle()
+    assert a_t.last("ack")["seq"] == 2
+    await two.tick()
+    whisper = next(e for e in b_t.last("snapshot")["events"] if e["type"] == "chat")
+    assert (whisper["channel"], whisper["message"], whisper["from"]) == (
+        "whisper",
+        "psst",
+        a.character_id,
+    )
+    one.send(
+        a, {"type": "chat", "seq": 3, "channel": "whisper", "to": "nobody", "message": "hello?"}
+    )
+    await one.settle()
+    assert a_t.last("error")["code"] == "player_offline"
+
+
+async def test_announcements_and_bans_reach_every_server(world_of):
+    one, two = await world_of(("town-a", TOWN), ("wilds-a", WILDS))
+    _a, a_t = await one.player("aria")
+    b, b_t = await two.player("bob")
+    await one.runtime.bus.broadcast(Kind.ANNOUNCE, {"message": "maintenance at 5"}, "admin")
+    await one.tick()
+    assert {"type": "announce", "message": "maintenance at 5"} in a_t.last("snapshot")["events"]
+    await one.runtime.bus.broadcast(
+        Kind.KICK, {"account_id": b.account_id, "reason": "banned"}, "admin"
+    )
+    assert b_t.closed[0] == CloseCode.FORBIDDEN
+    assert b_t.last("error")["code"] == "banned"
+    assert a_t.closed is None
+    await one.storage.set_banned(b.account_id, True)
+    _, again_t = await join_with(two, "bob")
+    assert again_t.closed[0] == CloseCode.FORBIDDEN
+
+
+async def test_after_a_crash_the_next_owner_resumes_from_the_hot_checkpoint(world_of):
+    one, two = await world_of(("town-a", TOWN), ("town-b", TOWN))
+    a, _a_t = await one.player("aria", x=500, y=500)
+    one.send(a, {"type": "move", "seq": 2, "x": 504, "y": 500})
+    await one.runtime.checkpointer.write_checkpoints(one.runtime.online_checkpoints())
+    # town-a dies without saving: its lease runs out and nothing answers the kick
+    await one.storage.heartbeat_server("town-a", 0.0)
+    one.runtime.bus = MemoryBus()
+    _, b_t = await join_with(two, "aria")
+    assert b_t.last("joined")["character"]["x"] == 504  # not the 500 in the database
+
+
+async def test_the_dead_do_not_travel_through_portals(world_of):
+    town, _ = await world_of(("town-a", TOWN), ("wilds-a", WILDS))
+    a, a_t = await town.player("aria", x=1003, y=512)
+    world = town.runtime.world
+    world.flags[a.actor.slot] |= 1  # dead
+    town.send(a, {"type": "switch_channel", "seq": 2})
+    assert a_t.last("error")["code"] == "you_are_dead"
+    world.x[a.actor.slot] = 1006.0  # the body lies inside the portal
+    town.send(a, {"type": "move", "seq": 3, "x": 1006, "y": 512})
+    await town.settle()
+    assert not a_t.of_type("transfer")
+    assert len(town.runtime.players) == 1
+
+
+async def test_a_transfer_ticket_for_a_character_playing_here_takes_over(world_of):
+    town, wilds = await world_of(("town-a", TOWN), ("wilds-a", WILDS))
+    a, a_t = await town.player("aria", x=1010, y=512)
+    town.send(a, {"type": "move", "seq": 2, "x": 1010.5, "y": 512})
+    await town.settle()
+    ticket = a_t.last("transfer")["ticket"]
+    _, fallback_t = await join_with(wilds, "aria")  # the client rejoined through the gateway
+    assert fallback_t.last("joined")
+    _, late_t = await join_with(wilds, "aria", ticket=ticket)  # then used the ticket anyway
+    assert late_t.last("joined")
+    assert fallback_t.closed[0] == CloseCode.SESSION_REPLACED
+    assert len(wilds.runtime.players) == 1
