@@ -155,6 +155,74 @@ def healthcheck(
     print(f"healthy: {url}")
 
 
+@app.command()
+def loadtest(
+    scenario_file: Annotated[Path | None, typer.Argument(help="YAML scenario file.")] = None,
+    gateway: Annotated[str | None, typer.Option(help="Gateway URL.")] = None,
+    bots: Annotated[int | None, typer.Option(help="Bots at the peak (flat profile).")] = None,
+    duration: Annotated[
+        str | None, typer.Option(help="Length of the flat profile, e.g. 60s")
+    ] = None,
+    ramp: Annotated[str, typer.Option(help="Ramp-up and ramp-down of the flat profile.")] = "10s",
+    stages: Annotated[str | None, typer.Option(help="Stages as 10s:100,30s:100,5s:0.")] = None,
+    zone: Annotated[int | None, typer.Option(help="Zone the bots join.")] = None,
+    processes: Annotated[int | None, typer.Option(help="Bot processes.")] = None,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="metric:expression, e.g. ack_move:p(95)<100 or errors:rate<0.001; repeatable."
+        ),
+    ] = None,
+    chat_channel: Annotated[str | None, typer.Option(help="say, zone or global.")] = None,
+    report_dir: Annotated[Path, typer.Option(help="Where the JSON and HTML reports go.")] = Path(
+        "reports"
+    ),
+) -> None:
+    """Play the world with bots in stages; exit 1 when a threshold fails."""
+    import dataclasses
+    import secrets
+
+    from openmmo.loadtest import scenario as sc
+    from openmmo.loadtest.runner import run
+
+    try:
+        base = sc.load(scenario_file) if scenario_file else sc.Scenario()
+        changes: dict[str, Any] = {"run_id": secrets.token_hex(3)}
+        if gateway:
+            changes["gateway"] = gateway
+        if zone is not None:
+            changes["zone"] = zone
+        if processes is not None:
+            changes["processes"] = processes
+        if stages:
+            changes["stages"] = sc.stages_from_text(stages)
+        elif bots is not None or duration is not None:
+            peak = bots if bots is not None else base.peak
+            ramp_s = sc.parse_duration(ramp)
+            hold = sc.parse_duration(duration or "30s")
+            changes["stages"] = (
+                sc.Stage(ramp_s, peak),
+                sc.Stage(hold, peak),
+                sc.Stage(min(ramp_s, 5.0), 0),
+            )
+        if threshold:
+            extra = []
+            for item in threshold:
+                metric, sep, expression = item.partition(":")
+                if not sep:
+                    raise sc.ScenarioError(f"threshold {item!r}: use metric:expression")
+                extra.append(sc.parse_threshold(metric, expression))
+            changes["thresholds"] = base.thresholds + tuple(extra)
+        if chat_channel:
+            changes["behaviour"] = dataclasses.replace(base.behaviour, chat_channel=chat_channel)
+        scenario = dataclasses.replace(base, **changes)
+        sc.validate(scenario)
+    except sc.ScenarioError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    raise typer.Exit(run(scenario, report_dir))
+
+
 admin_app = typer.Typer(no_args_is_help=True, help="Operator actions on a running world.")
 app.add_typer(admin_app, name="admin")
 

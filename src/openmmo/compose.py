@@ -9,6 +9,7 @@ bus. Every other module depends on the ports only (a test enforces the layering)
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from contextlib import AsyncExitStack
@@ -181,7 +182,7 @@ def build_gateway_service(shared: Shared) -> GatewayService:
         directory=shared.directory,
         tokens=shared.tokens,
         passwords=PasswordHashing(),
-        zones=dict(DEFAULT_ZONES),
+        zones=world_zones(settings),
         clock=shared.clock,
         refresh_ttl_s=settings.refresh_token_ttl_s,
         hash_concurrency=settings.argon2_max_concurrency,
@@ -195,9 +196,20 @@ def gateway_http(shared: Shared, service: GatewayService, ports: list[int]) -> H
     return HttpServer(app, [bind(host, p) for p in dict.fromkeys(ports)])
 
 
-def zone_spec(zone_id: int) -> ZoneSpec:
+def world_zones(settings: Settings) -> dict[int, ZoneSpec]:
+    """The zones of the world, with the settings' overrides applied."""
+    if settings.spawn_radius is None:
+        return dict(DEFAULT_ZONES)
+    return {
+        zone_id: dataclasses.replace(spec, spawn_radius=settings.spawn_radius)
+        for zone_id, spec in DEFAULT_ZONES.items()
+    }
+
+
+def zone_spec(zone_id: int, settings: Settings | None = None) -> ZoneSpec:
+    zones = world_zones(settings) if settings is not None else DEFAULT_ZONES
     try:
-        return DEFAULT_ZONES[zone_id]
+        return zones[zone_id]
     except KeyError:
         known = ", ".join(f"{z.zone_id} ({z.name})" for z in DEFAULT_ZONES.values())
         raise ConfigError(f"WORLD_ZONE_ID: there is no zone {zone_id} (known: {known})") from None

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     # --- world ----------------------------------------------------------------------------
     world_zone_id: int = Field(1, ge=1, description="Zone hosted by a zone server.")
     max_players: int = Field(1000, ge=1, le=100_000, description="Players per zone channel.")
+    spawn_radius: float | None = Field(
+        None,
+        ge=0,
+        description="Radius of the spawn area of every zone (default: each zone's "
+        "own; 0 puts every new character on the spawn point).",
+    )
     tick_rate_hz: float = Field(20.0, gt=0, le=120, description="Simulation steps per second.")
     snapshot_rate_hz: float = Field(
         10.0, gt=0, le=120, description="Minimum snapshots per second to each client."

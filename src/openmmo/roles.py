@@ -22,6 +22,7 @@ from openmmo.compose import (
     data_dir_note,
     gateway_http,
     open_shared,
+    world_zones,
     zone_spec,
 )
 from openmmo.config import Settings
@@ -29,7 +30,6 @@ from openmmo.logs import get_logger
 from openmmo.ops.app import ops_routes
 from openmmo.ops.health import Health
 from openmmo.ops.http import HttpServer, bind
-from openmmo.sim.zones import DEFAULT_ZONES
 from openmmo.zone.server import ZoneServer
 
 log = get_logger("openmmo")
@@ -84,7 +84,7 @@ async def gateway_main(settings: Settings, stop: asyncio.Event) -> None:
 
 
 async def zone_main(settings: Settings, stop: asyncio.Event) -> None:
-    spec = zone_spec(settings.world_zone_id)
+    spec = zone_spec(settings.world_zone_id, settings)
     async with AsyncExitStack() as stack:
         shared = await open_shared(settings, stack)
         zone = build_zone_server(shared, spec, settings.server_port)
@@ -117,7 +117,7 @@ async def up_main(
         http = gateway_http(shared, service, [settings.server_port])
         zones = [
             build_zone_server(shared, spec, port)
-            for spec, port in zip(DEFAULT_ZONES.values(), zone_ports, strict=True)
+            for spec, port in zip(world_zones(settings).values(), zone_ports, strict=True)
         ]
         async with asyncio.TaskGroup() as tg:
             serving = tg.create_task(http.serve())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
 import secrets
 from collections import defaultdict, deque
 from collections.abc import Awaitable
@@ -93,6 +94,7 @@ class GatewayService:
         self._hashing = asyncio.Semaphore(hash_concurrency)
         self._recent_allocations: dict[str, deque[float]] = defaultdict(deque)
         self._fallback_limiter = fallback_limiter
+        self._rng = random.Random()
 
     # --- accounts -------------------------------------------------------------------------
     async def register(self, username: str, password: str, client_ip: str) -> TokenPair:
@@ -170,7 +172,7 @@ class GatewayService:
             name = f"Guest_{tag[attempt * 8 : attempt * 8 + 8]}"
             try:
                 await self.storage.create_character(
-                    account.account_id, name, spec.zone_id, spec.spawn_x, spec.spawn_y
+                    account.account_id, name, spec.zone_id, *spec.spawn_point(self._rng)
                 )
                 break
             except Conflict:
@@ -253,7 +255,7 @@ class GatewayService:
         spec = self.zones[min(self.zones)]
         try:
             character = await self.storage.create_character(
-                account_id, name, spec.zone_id, spec.spawn_x, spec.spawn_y
+                account_id, name, spec.zone_id, *spec.spawn_point(self._rng)
             )
         except Conflict:
             raise ApiError(409, "name_taken", f"the name {name!r} is taken") from None

@@ -97,7 +97,7 @@ def _respawn_due(world: World, now: float) -> None:
         if actor.kind is EntityKind.NPC and actor.brain is not None:
             x, y = actor.brain.home_x, actor.brain.home_y
         else:
-            x, y = world.spec.spawn_x, world.spec.spawn_y
+            x, y = world.spec.spawn_point(world.rng)
         world.x[slot], world.y[slot] = x, y
         world.hp[slot] = world.hp_max[slot]
         world.flags[slot] &= ~np.uint8(FLAG_DEAD)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import random
 from dataclasses import dataclass
 
 
@@ -42,12 +44,25 @@ class ZoneSpec:
     pvp: bool
     npc_spawns: tuple[NpcSpawn, ...] = ()
     portals: tuple[Portal, ...] = ()
+    # New characters and respawns appear anywhere within this radius of the spawn point, so a
+    # crowd of new players does not stand on one spot.
+    spawn_radius: float = 0.0
     # Side of one interest cell: a client sees its cell and the eight around it, so it sees
     # at least ``cell_size`` units in every direction.
     cell_size: float = 64.0
 
     def clamp(self, x: float, y: float) -> tuple[float, float]:
         return min(max(x, 0.0), self.width), min(max(y, 0.0), self.height)
+
+    def spawn_point(self, rng: random.Random) -> tuple[float, float]:
+        """A point of the spawn area (uniform over the disc)."""
+        if self.spawn_radius <= 0:
+            return self.spawn_x, self.spawn_y
+        angle = rng.uniform(0.0, math.tau)
+        distance = self.spawn_radius * math.sqrt(rng.random())
+        return self.clamp(
+            self.spawn_x + math.cos(angle) * distance, self.spawn_y + math.sin(angle) * distance
+        )
 
     def portal_at(self, x: float, y: float) -> Portal | None:
         for portal in self.portals:
@@ -64,6 +79,7 @@ TOWN = ZoneSpec(
     spawn_x=512.0,
     spawn_y=512.0,
     pvp=False,
+    spawn_radius=300.0,
     npc_spawns=(
         NpcSpawn("rat", 560.0, 540.0, count=4, radius=15.0),
         NpcSpawn("rat", 430.0, 470.0, count=4, radius=15.0),
@@ -81,6 +97,7 @@ WILDS = ZoneSpec(
     spawn_x=1024.0,
     spawn_y=1024.0,
     pvp=True,
+    spawn_radius=500.0,
     npc_spawns=(
         NpcSpawn("wolf", 1080.0, 1060.0, count=6, radius=25.0),
         NpcSpawn("wolf", 900.0, 1150.0, count=6, radius=25.0),

@@ -51,6 +51,7 @@ class LocalWorld:
             "JWT_SECRET": TEST_JWT_SECRET,
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "info",
+            "SPAWN_RADIUS": "0",  # players start side by side, as the tests expect
             **self.extra_env,
         }
         self.data_dir.mkdir(parents=True, exist_ok=True)

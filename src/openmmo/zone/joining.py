@@ -343,7 +343,7 @@ def release_character(rt: ZoneRuntime, character_id: int, state: State) -> None:
 def enter_world(rt: ZoneRuntime, session: Session, character_id: int, state: State) -> None:
     x, y = state.x, state.y
     if state.zone_id != rt.spec.zone_id:
-        x, y = rt.spec.spawn_x, rt.spec.spawn_y
+        x, y = rt.spec.spawn_point(rt.world.rng)
     actor = rt.world.add_player(
         character_id, state.name, x, y, state.hp, state.level, state.xp, rt.clock.monotonic()
     )
