@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install up test lint typecheck unit e2e docs services clean
+.PHONY: help install up test lint typecheck unit e2e docs services bench clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,12 @@ e2e: $(STAMP)  ## End-to-end tests with real processes and sockets.
 
 test: services lint typecheck  ## Everything: lint, types, unit, integration, end-to-end.
 	$(BIN)/pytest -q
+
+bench: $(STAMP) services  ## Benchmarks (minutes): tick cost, players per core, HTTP, cross-server.
+	$(BIN)/python benchmarks/tick_cost.py
+	$(BIN)/python benchmarks/capacity.py --steps 500 1000 1250 1500
+	$(BIN)/python benchmarks/http_gateway.py
+	$(BIN)/python benchmarks/cross_server.py
 
 clean:  ## Remove the virtualenv and caches.
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -32,7 +32,7 @@ from openmmo.directory import Directory
 from openmmo.directory.memory import MemoryDirectory
 from openmmo.directory.redis import RedisDirectory
 from openmmo.gateway.app import create_app
-from openmmo.gateway.service import GatewayService
+from openmmo.gateway.service import GatewayLimits, GatewayService
 from openmmo.logs import get_logger
 from openmmo.ops.health import Health
 from openmmo.ops.http import HttpServer, bind
@@ -187,6 +187,10 @@ def build_gateway_service(shared: Shared) -> GatewayService:
         refresh_ttl_s=settings.refresh_token_ttl_s,
         hash_concurrency=settings.argon2_max_concurrency,
         fallback_limiter=MemoryRateLimiter(shared.clock),
+        limits=GatewayLimits(
+            auth_per_ip_per_s=settings.auth_rate_per_ip,
+            auth_per_ip_burst=settings.auth_burst_per_ip,
+        ),
     )
 
 

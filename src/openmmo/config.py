@@ -136,6 +136,15 @@ class Settings(BaseSettings):
     access_token_ttl_s: int = Field(900, ge=30, description="Lifetime of access tokens.")
     refresh_token_ttl_s: int = Field(30 * 86400, ge=60, description="Lifetime of refresh tokens.")
     join_ticket_ttl_s: int = Field(30, ge=5, le=600, description="Lifetime of join tickets.")
+    auth_rate_per_ip: float = Field(
+        20.0,
+        gt=0,
+        description="Authentication calls per second per client address (a "
+        "load test from one address needs more).",
+    )
+    auth_burst_per_ip: int = Field(
+        100, ge=1, description="Authentication calls one client address may make at once."
+    )
     argon2_max_concurrency: int = Field(
         4, ge=1, description="Password hashes computed at once (each takes ~19 MiB)."
     )

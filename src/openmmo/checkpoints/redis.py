@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import msgpack
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -11,28 +9,41 @@ from redis.exceptions import RedisError
 from openmmo.checkpoints import CheckpointsUnavailable, HotCheckpoint
 
 TTL_S = 86400
+CHUNK = 1000
+# One round trip for a whole batch: a pipeline of SETs costs ~35 µs of client CPU per key.
+_WRITE = """
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[i + 1], 'EX', ARGV[1])
+end
+return #KEYS
+"""
+
+
+def _pack(c: HotCheckpoint) -> bytes:
+    # Field by field: dataclasses.astuple deep-copies and costs ~10x more, once per player
+    # per second.
+    return msgpack.packb(
+        (c.character_id, c.epoch, c.version, c.zone_id, c.x, c.y, c.hp, c.level, c.xp)
+    )
 
 
 class RedisCheckpoints:
     def __init__(self, redis: Redis, namespace: str = "openmmo"):
         self._redis = redis
         self._ns = namespace
+        self._write = redis.register_script(_WRITE)
 
     def _key(self, character_id: int) -> str:
         return f"{self._ns}:ckpt:{character_id}"
 
     async def write(self, checkpoints: list[HotCheckpoint]) -> None:
-        if not checkpoints:
-            return
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for checkpoint in checkpoints:
-                    pipe.set(
-                        self._key(checkpoint.character_id),
-                        msgpack.packb(dataclasses.astuple(checkpoint)),
-                        ex=TTL_S,
-                    )
-                await pipe.execute()
+            for start in range(0, len(checkpoints), CHUNK):
+                chunk = checkpoints[start : start + CHUNK]
+                await self._write(
+                    keys=[self._key(c.character_id) for c in chunk],
+                    args=[TTL_S, *(_pack(c) for c in chunk)],
+                )
         except RedisError as exc:
             raise CheckpointsUnavailable(str(exc)) from exc
 

@@ -52,6 +52,8 @@ MAX_CHARACTERS_PER_ACCOUNT = 5
 # A channel's heartbeat lags allocations by up to a second; allocations younger than this
 # count as players on it, so a burst of joins spreads over the channels.
 PENDING_WINDOW_S = 3.0
+VERIFIED_CACHE_SIZE = 10_000
+DIRECTORY_CACHE_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,8 @@ class GatewayService:
         self._recent_allocations: dict[str, deque[float]] = defaultdict(deque)
         self._fallback_limiter = fallback_limiter
         self._rng = random.Random()
+        self._verified: dict[str, AccessClaims] = {}
+        self._channels_cache: tuple[float, list[ChannelInfo]] | None = None
 
     # --- accounts -------------------------------------------------------------------------
     async def register(self, username: str, password: str, client_ip: str) -> TokenPair:
@@ -226,12 +230,22 @@ class GatewayService:
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise unauthorized("send an access token as 'Authorization: Bearer <token>'")
+        token = token.strip()
+        cached = self._verified.get(token)
+        if cached is not None and cached.expires_at > self.clock.time():
+            return cached
         try:
-            return self.tokens.verify_access(token.strip())
+            claims = self.tokens.verify_access(token)
         except TokenError as exc:
             raise unauthorized(
                 str(exc), code="token_expired" if exc.expired else "unauthorized"
             ) from None
+        # Verified tokens are remembered until they expire: a client polling with the same
+        # token costs one signature check, not one per request. Bounded, oldest out first.
+        self._verified[token] = claims
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            del self._verified[next(iter(self._verified))]
+        return claims
 
     # --- characters -----------------------------------------------------------------------
     async def list_characters(self, account_id: int) -> list[CharacterOut]:
@@ -347,10 +361,17 @@ class GatewayService:
         return pending
 
     async def _channels(self) -> list[ChannelInfo]:
+        """The directory, read at most every DIRECTORY_CACHE_S (heartbeats come every second,
+        and allocations younger than that are counted by ``_pending`` anyway)."""
+        now = self.clock.monotonic()
+        if self._channels_cache is not None and now - self._channels_cache[0] < DIRECTORY_CACHE_S:
+            return self._channels_cache[1]
         try:
-            return await self.directory.channels()
+            channels = await self.directory.channels()
         except DirectoryUnavailable as exc:
             raise unavailable("the zone directory is unavailable") from exc
+        self._channels_cache = (now, channels)
+        return channels
 
     # --- helpers --------------------------------------------------------------------------
     async def _limit(self, key: str, rate_per_s: float, burst: int) -> None:

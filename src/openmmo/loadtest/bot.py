@@ -201,7 +201,11 @@ class Bot:
             self.stats.fail("ws_connect")
             raise RuntimeError("cannot connect") from exc
         self.stats.latency["ws_connecting"].record((time.perf_counter() - started) * 1000)
-        await asyncio.wait_for(self.welcome.wait(), 10)
+        try:
+            await asyncio.wait_for(self.welcome.wait(), 10)
+        except TimeoutError:
+            self.stats.fail("welcome_timeout")
+            raise
         self._send({"type": "join_game"}, "join_game")
         try:
             await asyncio.wait_for(self.joined.wait(), 15)

@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import platform
 import queue
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -62,12 +63,18 @@ class Interval:
 def run(scenario: Scenario, report_dir: Path, out: TextIO = sys.stdout) -> int:
     context = multiprocessing.get_context("spawn")
     reports: Any = context.Queue()
+    interrupted = context.Event()
+    # Ctrl-C (or SIGTERM) ends the run early; the reports are still written.
+    previous = {
+        sig: signal.signal(sig, lambda *_: interrupted.set())
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     started_at = time.time() + 1.5  # time for the workers to import and start
     workers = [
         context.Process(
             target=worker_main,
             daemon=True,
-            args=(scenario, i, scenario.processes, started_at, reports),
+            args=(scenario, i, scenario.processes, started_at, reports, interrupted),
         )
         for i in range(scenario.processes)
     ]
@@ -98,6 +105,8 @@ def run(scenario: Scenario, report_dir: Path, out: TextIO = sys.stdout) -> int:
         process.join(timeout=15)
         if process.is_alive():
             process.kill()
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
     if live:
         out.write("\n")
     result = _result(scenario, totals, timeline, started_at, finished)
@@ -183,6 +192,8 @@ def _result(
                     }
                     for name in LATENCIES
                 },
+                # the second's histograms, so any window of the run can be merged exactly
+                "histograms": {name: i.latency[name].to_wire() for name in LATENCIES},
             }
             for second, i in sorted(timeline.items())
         ],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import signal
 import time
 from multiprocessing.queues import Queue
 from typing import Any
@@ -29,8 +30,14 @@ def share(total: int, workers: int, index: int) -> int:
 
 
 async def run_worker(
-    scenario: Scenario, index: int, workers: int, started_at: float, reports: Queue[Any]
+    scenario: Scenario,
+    index: int,
+    workers: int,
+    started_at: float,
+    reports: Queue[Any],
+    interrupted: Any = None,
 ) -> None:
+    """Run this worker's bots until the scenario ends or ``interrupted`` (an Event) is set."""
     rng = random.Random(index)
     stats_ref = [BotStats()]
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
@@ -43,7 +50,9 @@ async def run_worker(
         while True:
             now = time.time()
             elapsed = now - started_at
-            done = elapsed >= scenario.duration_s
+            done = elapsed >= scenario.duration_s or bool(
+                interrupted is not None and interrupted.is_set()
+            )
             running = [r for r in running if not r[2].done()]
             target = 0 if done else share(scenario.target_at(elapsed), workers, index)
             start_budget = min(
@@ -91,7 +100,13 @@ async def run_worker(
 
 
 def worker_main(
-    scenario: Scenario, index: int, workers: int, started_at: float, reports: Queue[Any]
+    scenario: Scenario,
+    index: int,
+    workers: int,
+    started_at: float,
+    reports: Queue[Any],
+    interrupted: Any = None,
 ) -> None:
-    """Process entry point."""
-    uvloop.run(run_worker(scenario, index, workers, started_at, reports))
+    """Process entry point. SIGINT is the master's to handle (it sets ``interrupted``)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    uvloop.run(run_worker(scenario, index, workers, started_at, reports, interrupted))

@@ -39,17 +39,19 @@ class Cluster:
         *,
         database_url: str,
         redis_url: str,
-        rabbitmq_url: str,
+        rabbitmq_url: str | None,
         namespace: str,
         zones: list[int],
         env: dict[str, str] | None = None,
+        cpus: dict[str, str] | None = None,
     ):
         self.workdir = workdir
+        self.cpus = cpus or {}  # process name -> CPUs for taskset (benchmarks pin processes)
         self.base_env = {
             **os.environ,
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
-            "RABBITMQ_URL": rabbitmq_url,
+            **({"RABBITMQ_URL": rabbitmq_url} if rabbitmq_url else {}),
             "NAMESPACE": namespace,
             "JWT_SECRET": TEST_JWT_SECRET,
             "BIND_HOST": "127.0.0.1",
@@ -132,8 +134,9 @@ class Cluster:
         if proc.starts > 1 and "SERVER_NAME" in env:  # a restarted pod has a new name
             env["SERVER_NAME"] = f"{env['SERVER_NAME']}-r{proc.starts}"
         log = (self.workdir / f"{name}.log").open("ab")
+        pin = ["taskset", "-c", self.cpus[name]] if name in self.cpus else []
         proc.process = subprocess.Popen(
-            [sys.executable, "-m", "openmmo", *proc.args],
+            [*pin, sys.executable, "-m", "openmmo", *proc.args],
             env=env,
             cwd=self.workdir,
             stdout=log,

@@ -55,6 +55,7 @@ def on_move(rt: ZoneRuntime, session: Session, msg: Move, now: float) -> None:
     assert session.character_id is not None
     apply_move(rt.world, session.character_id, msg.x, msg.y, now)
     session.unacked = True
+    session.last_input_at = now
     if rt.spec.portals:
         check_portal(rt, session, now)
 

@@ -2,10 +2,11 @@
 
 How it works. Once per tick interval: the world advances (NPCs, respawns, regeneration); the
 interest grid is rebuilt; the simulation's events are routed to the players who can see them;
-then every playing session gets a snapshot if it has an input to acknowledge, events waiting,
-or has not had one for a snapshot interval. So a moving client's input is acknowledged within
-one tick (20 Hz by default) while an idle client costs only the snapshot rate (10 Hz), and each
-client gets at most one write per tick. The snapshot parts shared by a cell are encoded once
+then every playing session gets a snapshot if it has an input to acknowledge, or has not had
+one for a snapshot interval, or (only if it is not moving) has events waiting. So a moving
+client's input is acknowledged within one tick (20 Hz by default) and its events ride those
+acks, an idle client costs only the snapshot rate (10 Hz) and gets events at once, and nobody
+gets more than one write per tick. The snapshot parts shared by a cell are encoded once
 (:class:`openmmo.replication.area.AreaView`). A client whose socket is backed up is skipped
 (snapshots are full state, so nothing is lost by skipping) and closed if it stays backed up.
 The send loop yields to the event loop whenever it has held it for ``send_budget_s``, so
@@ -88,6 +89,10 @@ async def send_snapshots(rt: ZoneRuntime, view: AreaView, now: float) -> int:
     prefix = TickPrefix.build(rt.world.tick, int(rt.clock.time() * 1000))
     # Half a tick of slack, so a 10 Hz snapshot rate is not missed by tick-timing jitter.
     due_after = now - rt.config.snapshot_interval_s + rt.config.tick_interval_s / 2
+    # Events alone bring a snapshot forward only for players who are not sending inputs: a
+    # moving player gets one with its next input's ack anyway, within a snapshot interval, and
+    # sending it events on the other ticks would double its writes.
+    idle_before = now - 2 * rt.config.snapshot_interval_s
     slot_cell = rt.grid.slot_cell.tolist()
     budget_s = rt.config.send_budget_s
     deadline = time.perf_counter() + budget_s
@@ -99,7 +104,11 @@ async def send_snapshots(rt: ZoneRuntime, view: AreaView, now: float) -> int:
         actor = session.actor
         if actor is None or session.phase is not Phase.PLAYING:
             continue  # left during a yield
-        if not (session.unacked or session.events or session.last_snapshot_at <= due_after):
+        if not (
+            session.unacked
+            or session.last_snapshot_at <= due_after
+            or (session.events and session.last_input_at <= idle_before)
+        ):
             continue
         if not session.writable:
             skipped += 1

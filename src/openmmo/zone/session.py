@@ -43,6 +43,7 @@ class Session:
         "epoch",
         "error_times",
         "events",
+        "last_input_at",
         "last_seq",
         "last_snapshot_at",
         "limited_times",
@@ -77,6 +78,7 @@ class Session:
         self.epoch = 0  # ownership epoch of the character, fences its saves
         self.progress_version = 0  # grows with every checkpoint and save
         self.next_transfer_at = 0.0
+        self.last_input_at = 0.0  # when the last move arrived (monotonic)
         self.last_seq = 0
         self.unacked = False  # a processed input waits for a snapshot to acknowledge it
         self.events: list[WireEvent] = []
