@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install up test lint typecheck unit e2e docs services bench clean
+.PHONY: help install up test lint typecheck unit e2e docs services tools sync-monitoring bench clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -23,6 +23,12 @@ up: $(STAMP)  ## Run the whole world locally (gateway :8080, zones :7001 and :70
 services:  ## Start PostgreSQL, Redis and RabbitMQ if they are not running (for the tests).
 	scripts/services.sh
 
+tools:  ## Install the deployment-checking tools into .tools/ (helm, kubectl, checkov, ...).
+	scripts/tools.sh
+
+sync-monitoring:  ## Copy deploy/monitoring/ rules and dashboards into the Helm chart and Kustomize.
+	scripts/sync-monitoring.sh
+
 lint: $(STAMP)  ## ruff lint and format check.
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
@@ -36,7 +42,7 @@ unit: $(STAMP)  ## Fast tests (no server processes).
 e2e: $(STAMP)  ## End-to-end tests with real processes and sockets.
 	$(BIN)/pytest -m e2e -q
 
-test: services lint typecheck  ## Everything: lint, types, unit, integration, end-to-end.
+test: services tools lint typecheck  ## Everything: lint, types, unit, integration, end-to-end.
 	$(BIN)/pytest -q
 
 bench: $(STAMP) services  ## Benchmarks (minutes): tick cost, players per core, HTTP, cross-server.
