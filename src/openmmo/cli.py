@@ -31,9 +31,11 @@ ConfigOption = Annotated[
 ]
 
 
-def _settings(config: Path | None, **overrides: Any) -> Settings:
+def _settings(config: Path | None, signing: bool = False, **overrides: Any) -> Settings:
     try:
         settings = load_settings(config, **{k: v for k, v in overrides.items() if v is not None})
+        if signing:
+            settings.require_signing_key()
     except ConfigError as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
@@ -49,7 +51,7 @@ def gateway(
     """Run the gateway (HTTP API)."""
     from openmmo.roles import gateway_main, run
 
-    settings = _settings(config, server_port=port)
+    settings = _settings(config, signing=True, server_port=port)
     run(lambda stop: gateway_main(settings, stop), settings.drain_timeout_s)
 
 
@@ -63,7 +65,7 @@ def zone(
     from openmmo.compose import zone_spec
     from openmmo.roles import run, zone_main
 
-    settings = _settings(config, world_zone_id=zone_id, server_port=port)
+    settings = _settings(config, signing=True, world_zone_id=zone_id, server_port=port)
     try:
         zone_spec(settings.world_zone_id)
     except ConfigError as exc:
@@ -85,7 +87,7 @@ def up(
     overrides: dict[str, Any] = {"server_port": port, "bind_host": host}
     if "LOG_FORMAT" not in os.environ:
         overrides["log_format"] = "console"
-    settings = _settings(config, **overrides)
+    settings = _settings(config, signing=True, **overrides)
     try:
         ports = [int(p) for p in zone_ports.split(",")]
     except ValueError:
@@ -247,7 +249,7 @@ def admin_ban(
     """Ban an account: its tokens are revoked and its players kicked from every server."""
     from openmmo.admin import ban
 
-    print(_admin(ban(_settings(config), username, not unban, reason)))
+    print(_admin(ban(_settings(config, signing=True), username, not unban, reason)))
 
 
 @admin_app.command("announce")

@@ -197,7 +197,9 @@ def build_gateway_service(shared: Shared) -> GatewayService:
 def gateway_http(shared: Shared, service: GatewayService, ports: list[int]) -> HttpServer:
     app = create_app(service, shared.health)
     host = shared.settings.bind_host
-    return HttpServer(app, [bind(host, p) for p in dict.fromkeys(ports)])
+    return HttpServer(
+        app, [bind(host, p) for p in dict.fromkeys(ports)], shared.settings.forwarded_allow_ips
+    )
 
 
 def world_zones(settings: Settings) -> dict[int, ZoneSpec]:

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         "(default: ws://<bind_host>:<server_port>/ws).",
     )
     gateway_public_url: str = Field("", description="URL clients use to reach the gateway.")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Proxies whose X-Forwarded-For is trusted for the client address (comma "
+        "separated addresses or *): set it to your load balancer's so per-address rate limits "
+        "see players, not the proxy.",
+    )
 
     # --- world ----------------------------------------------------------------------------
     world_zone_id: int = Field(1, ge=1, description="Zone hosted by a zone server.")
@@ -168,9 +174,15 @@ class Settings(BaseSettings):
             _check_secret_length("JWT_SECRET", self.jwt_secret.get_secret_value())
         for kid, secret in self.previous_jwt_keys().items():
             _check_secret_length(f"JWT_PREVIOUS_SECRETS ({kid})", secret)
-        if self.environment is Environment.PRODUCTION and self.jwt_secret is None:
-            raise ValueError("JWT_SECRET must be set when OPENMMO_ENV=production")
         return self
+
+    def require_signing_key(self) -> None:
+        """Roles that sign or verify tokens call this: production needs a real key (the
+        migration job does not, and should not be handed one)."""
+        if self.environment is Environment.PRODUCTION and self.jwt_secret is None:
+            raise ConfigError(
+                "invalid configuration: JWT_SECRET: must be set when OPENMMO_ENV=production"
+            )
 
     # --- derived values -------------------------------------------------------------------
     def sqlalchemy_url(self) -> str:

@@ -36,10 +36,14 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 class HttpServer:
-    def __init__(self, app: ASGIApp, sockets: list[socket.socket]):
+    def __init__(
+        self, app: ASGIApp, sockets: list[socket.socket], forwarded_allow_ips: str = "127.0.0.1"
+    ):
         self._sockets = sockets
         config = uvicorn.Config(
             app,
+            proxy_headers=True,
+            forwarded_allow_ips=forwarded_allow_ips,
             lifespan="off",
             log_config=None,
             access_log=False,
