@@ -74,6 +74,13 @@ SAVE_DURATION = Histogram(
     buckets=_HTTP_S,
 )
 
+# --- every service -------------------------------------------------------------------------
+DEPENDENCY_UP = Gauge(
+    "openmmo_dependency_up",
+    "1 if the dependency answered the last readiness check (run on every scrape), else 0.",
+    ["dependency"],
+)
+
 # --- gateway ---------------------------------------------------------------------------------
 HTTP_DURATION = Histogram(
     "openmmo_http_request_duration_seconds",
@@ -87,3 +94,32 @@ LOGINS = Counter(
 ALLOCATIONS = Counter(
     "openmmo_zone_allocations_total", "Zone join allocations, by result.", ["zone", "result"]
 )
+
+
+def initialise_zone(zone: str) -> None:
+    """Create the zone's labelled series at zero, so that a rate() or an alert on a result
+    that has not happened yet (``failed``, ``refused``) sees 0 rather than no data."""
+    TICK_OVERRUNS.labels(zone)
+    SNAPSHOTS_SKIPPED.labels(zone)
+    BYTES_RECEIVED.labels(zone)
+    BYTES_SENT.labels(zone)
+    for result in ("ok", "failed", "refused"):
+        SAVES.labels(zone, result)
+    for result in ("ok", "failed"):
+        CHECKPOINTS.labels(zone, result)
+    for result in ("ok", "no_channel", "unavailable", "not_owner"):
+        TRANSFERS.labels(zone, "out", result)
+    for result in ("ok", "failed", "not_owner"):
+        ITEM_GRANTS.labels(zone, result)
+
+
+def initialise_gateway(zones: list[str]) -> None:
+    """The gateway's counterpart of :func:`initialise_zone`."""
+    for method, result in [("password", r) for r in ("ok", "failed", "banned")] + [
+        ("device", "ok"),
+        ("device", "banned"),
+    ]:
+        LOGINS.labels(method, result)
+    for zone in zones:
+        for result in ("ok", "no_channel"):
+            ALLOCATIONS.labels(zone, result)

@@ -36,6 +36,16 @@ def readiness(cluster, name):
         return exc.code, json.loads(exc.read())["checks"]
 
 
+def dependency_up(cluster, name, dependency):
+    """The value of openmmo_dependency_up{dependency=...} on a scrape of the process."""
+    with urllib.request.urlopen(f"{cluster.health_url(name)}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    line = f'openmmo_dependency_up{{dependency="{dependency}"}} '
+    values = [float(row[len(line) :]) for row in text.splitlines() if row.startswith(line)]
+    assert values, f"{name} exports no openmmo_dependency_up for {dependency}"
+    return values[0]
+
+
 async def eventually(predicate, timeout_s=30.0, what="condition"):
     deadline = time.monotonic() + timeout_s
     while True:
@@ -93,12 +103,15 @@ async def test_redis_outage(tmp_path, database):
             status, checks = readiness(cluster, "zone1-1")
             assert status == 503 and checks["redis"].startswith("error")
             assert readiness(cluster, "gateway")[0] == 503
+            assert dependency_up(cluster, "zone1-1", "redis") == 0
+            assert dependency_up(cluster, "zone1-1", "database") == 1
             with pytest.raises(ApiError) as refused:
                 await gateway.login("redis_victim", "correct horse battery")
             assert refused.value.status == 503  # refresh tokens live in Redis
             redis.start()
             await eventually(lambda: readiness(cluster, "zone1-1")[0] == 200, what="zone ready")
             await eventually(lambda: readiness(cluster, "gateway")[0] == 200, what="gw ready")
+            assert dependency_up(cluster, "gateway", "redis") == 1
             await gateway.login("redis_victim", "correct horse battery")
 
             async def listed():

@@ -34,7 +34,7 @@ from openmmo.gateway.schemas import (
     ZoneOut,
 )
 from openmmo.logs import get_logger
-from openmmo.metrics import ALLOCATIONS, LOGINS
+from openmmo.metrics import ALLOCATIONS, LOGINS, initialise_gateway
 from openmmo.ratelimit import RateLimiter, RateLimiterUnavailable
 from openmmo.sessions import (
     ConsumeResult,
@@ -99,6 +99,7 @@ class GatewayService:
         self._rng = random.Random()
         self._verified: dict[str, AccessClaims] = {}
         self._channels_cache: tuple[float, list[ChannelInfo]] | None = None
+        initialise_gateway([spec.name for spec in zones.values()])
 
     # --- accounts -------------------------------------------------------------------------
     async def register(self, username: str, password: str, client_ip: str) -> TokenPair:
@@ -156,6 +157,7 @@ class GatewayService:
         if account is None:
             account = await self._create_guest(device_id)
         if account.banned:
+            LOGINS.labels("device", "banned").inc()
             raise ApiError(403, "account_banned", "this account is banned")
         LOGINS.labels("device", "ok").inc()
         return await self._token_pair(account, family_id=None)

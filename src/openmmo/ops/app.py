@@ -29,6 +29,7 @@ def ops_routes(health: Health) -> list[BaseRoute]:
         )
 
     async def metrics(_: Request) -> Response:
+        await health.readiness()  # refreshes openmmo_dependency_up
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     async def version(_: Request) -> Response:

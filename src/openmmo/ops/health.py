@@ -3,13 +3,17 @@
 Liveness answers from the event loop alone (if the loop can run the handler, it is live) and
 never touches a dependency: a database outage must not get the pod restarted. Readiness runs
 every registered check concurrently with a timeout and is false while the process is starting
-or draining.
+or draining. Each run also sets ``openmmo_dependency_up`` per check (and /metrics runs them
+before every scrape), so Prometheus sees a dependency outage even where nothing probes
+/health/ready.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+
+from openmmo.metrics import DEPENDENCY_UP
 
 Check = Callable[[], Awaitable[None]]
 
@@ -29,6 +33,8 @@ class Health:
         names = list(self._checks)
         results = await asyncio.gather(*(self._run(self._checks[n]) for n in names))
         report = dict(zip(names, results, strict=True))
+        for name, result in report.items():
+            DEPENDENCY_UP.labels(name).set(1 if result == "ok" else 0)
         report["started"] = "ok" if self.started else "starting"
         report["draining"] = "draining" if self.draining else "ok"
         return all(v == "ok" for v in report.values()), report

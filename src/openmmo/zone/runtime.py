@@ -23,6 +23,7 @@ from openmmo.checkpoints import HotCheckpoint
 from openmmo.clock import Clock
 from openmmo.directory import Directory
 from openmmo.logs import get_logger
+from openmmo.metrics import initialise_zone
 from openmmo.protocol.codec import decode
 from openmmo.protocol.codes import PROTOCOL_VERSION, CloseCode, Encoding, ErrorCode, Limits
 from openmmo.protocol.messages import ProtocolError, parse_client_message
@@ -90,6 +91,7 @@ class ZoneRuntime:
         self.bytes_out = 0
         self._next_session_id = 1
         self._spawn: Spawn | None = None
+        initialise_zone(self.spec.name)
 
     def attach(self, spawn: Spawn) -> None:
         """Give the runtime its TaskGroup's ``create_task`` for work that must wait."""
