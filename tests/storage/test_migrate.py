@@ -1,3 +1,5 @@
+import asyncio
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -26,6 +28,16 @@ async def engine(request, tmp_path):
 async def test_upgrade_is_idempotent(engine):
     assert await upgrade(engine) == (None, head_revision())
     assert await upgrade(engine) == (head_revision(), head_revision())
+    await check_schema(engine)
+
+
+async def test_concurrent_upgrades_take_turns(engine):
+    """Init containers of several replicas migrate at once: one upgrades, the others wait
+    and find the schema at head (without the lock, they race on CREATE TABLE)."""
+    results = await asyncio.gather(*(upgrade(engine) for _ in range(4)))
+    assert sorted(results, key=str) == sorted(
+        [(None, head_revision())] + [(head_revision(), head_revision())] * 3, key=str
+    )
     await check_schema(engine)
 
 

@@ -1,7 +1,10 @@
 """Schema migrations (Alembic), run by ``openmmo migrate`` or at start of the embedded world.
 
 Upgrading is idempotent (an up-to-date database is left alone) and refuses a database whose
-schema is newer than this build knows, so an old image cannot damage a newer schema.
+schema is newer than this build knows, so an old image cannot damage a newer schema. On
+PostgreSQL concurrent upgrades (a migration Job and init containers of several replicas
+starting together) take turns on an advisory lock: the first migrates, the others then find
+the schema at head and leave it alone.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from openmmo.storage import StorageError
@@ -37,7 +40,12 @@ def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+MIGRATION_LOCK = 0x6F6D6D6F  # pg_advisory_xact_lock key of `openmmo migrate` ("ommo")
+
+
 def _upgrade(connection: Connection) -> tuple[str | None, str]:
+    if connection.dialect.name == "postgresql":  # held until the transaction ends
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     config = _config()
     script = ScriptDirectory.from_config(config)
     before = _current(connection)
