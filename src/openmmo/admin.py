@@ -6,7 +6,7 @@ from contextlib import AsyncExitStack
 
 from openmmo.bus import Kind
 from openmmo.bus.rabbitmq import RabbitBus
-from openmmo.compose import open_shared
+from openmmo.compose import open_shared, open_storage
 from openmmo.config import Settings
 from openmmo.storage import ItemDiscrepancy
 
@@ -17,12 +17,17 @@ class AdminError(Exception):
     pass
 
 
-async def _connected_bus(settings: Settings, stack: AsyncExitStack) -> RabbitBus:
+def _require_bus(settings: Settings) -> None:
     if settings.rabbitmq_url is None:
         raise AdminError(
             "RABBITMQ_URL is not set: the embedded world has no shared bus to "
             "reach running servers through"
         )
+
+
+async def _connected_bus(settings: Settings, stack: AsyncExitStack) -> RabbitBus:
+    _require_bus(settings)
+    assert settings.rabbitmq_url is not None
     bus = RabbitBus(settings.rabbitmq_url.get_secret_value(), settings.namespace)
     bus.start()
     stack.push_async_callback(bus.close)
@@ -32,6 +37,8 @@ async def _connected_bus(settings: Settings, stack: AsyncExitStack) -> RabbitBus
 
 async def ban(settings: Settings, username: str, banned: bool, reason: str) -> str:
     """Ban (or unban) an account: stored, its refresh tokens revoked, its players kicked."""
+    if banned:  # kicking players needs the bus: refuse before changing anything
+        _require_bus(settings)
     async with AsyncExitStack() as stack:
         shared = await open_shared(settings, stack)
         account = await shared.storage.account_by_username(username)
@@ -42,7 +49,9 @@ async def ban(settings: Settings, username: str, banned: bool, reason: str) -> s
         if not banned:
             return f"unbanned {username}"
         await shared.sessions.revoke_account(account.account_id)
-        bus = await _connected_bus(settings, stack)
+        bus = shared.bus
+        assert isinstance(bus, RabbitBus)  # _require_bus
+        await bus.wait_connected(BUS_CONNECT_TIMEOUT_S)
         await bus.broadcast(
             Kind.KICK, {"account_id": account.account_id, "reason": "banned"}, "admin"
         )
@@ -57,6 +66,6 @@ async def announce(settings: Settings, message: str) -> str:
 
 
 async def audit_items(settings: Settings) -> tuple[dict[str, int], list[ItemDiscrepancy]]:
-    async with AsyncExitStack() as stack:
-        shared = await open_shared(settings, stack)
-        return await shared.storage.item_totals(), await shared.storage.audit_items()
+    async with AsyncExitStack() as stack:  # the database alone: no bus, no Redis
+        storage = await open_storage(settings, stack)
+        return await storage.item_totals(), await storage.audit_items()

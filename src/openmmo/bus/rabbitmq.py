@@ -34,6 +34,7 @@ log = get_logger("openmmo.bus")
 
 MESSAGE_TTL_MS = 10_000
 MAX_BACKOFF_S = 10.0
+CLOSE_TIMEOUT_S = 2.0
 
 
 class RabbitBus:
@@ -151,8 +152,9 @@ class RabbitBus:
     async def close(self) -> None:
         if self._connector is not None:
             self._connector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connector
+            # aio-pika's connect_robust can swallow a cancellation that lands in its own
+            # reconnect loop (seen under load): never let that hang the shutdown.
+            await asyncio.wait([self._connector], timeout=CLOSE_TIMEOUT_S)
         if self._connection is not None:
             with contextlib.suppress(Exception):
                 await self._connection.close()
