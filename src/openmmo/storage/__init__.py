@@ -65,6 +65,7 @@ class Character:
     progress_version: int = 0
     owner_server: str | None = None
     owner_epoch: int = 0
+    rating: int = 1000  # matchmaking rating (new characters start at 1000)
 
 
 @dataclass(frozen=True, slots=True)

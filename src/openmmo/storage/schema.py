@@ -58,6 +58,7 @@ characters = Table(
     Column("hp", Integer, nullable=False, server_default="0"),
     Column("level", Integer, nullable=False, server_default="1"),
     Column("xp", BigInteger, nullable=False, server_default="0"),
+    Column("rating", Integer, nullable=False, server_default="1000"),  # matchmaking
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # Ownership: the zone server that may change this character, and a fencing epoch that

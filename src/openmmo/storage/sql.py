@@ -111,6 +111,7 @@ def _character(row: RowMapping) -> Character:
         row["progress_version"],
         row["owner_server"],
         row["owner_epoch"],
+        row["rating"],
     )
 
 
