@@ -8,8 +8,8 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "openmmo"
 PURE = ("protocol", "sim", "replication", "auth")
-PORTS = ("storage", "directory", "bus", "sessions", "ratelimit")
-PROCESSES = ("gateway", "zone", "ops", "client")
+PORTS = ("storage", "directory", "bus", "sessions", "ratelimit", "matchmaking")
+PROCESSES = ("gateway", "zone", "ops", "client", "matchmaker")
 IO_LIBRARIES = {
     "asyncio",
     "socket",

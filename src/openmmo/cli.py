@@ -75,6 +75,21 @@ def zone(
 
 
 @app.command()
+def matchmaker(config: ConfigOption = None) -> None:
+    """Run the matchmaker (groups players from the queues in Redis; needs REDIS_URL)."""
+    from openmmo.roles import matchmaker_main, run
+
+    settings = _settings(config)
+    if settings.redis_url is None:
+        err.print(
+            "[bold red]error:[/] invalid configuration: REDIS_URL: the matchmaker reads the "
+            "queues the gateways write to Redis (`openmmo up` runs one in-process instead)"
+        )
+        raise typer.Exit(2)
+    run(lambda stop: matchmaker_main(settings, stop), settings.drain_timeout_s)
+
+
+@app.command()
 def up(
     config: ConfigOption = None,
     port: Annotated[int, typer.Option(help="Gateway port.")] = 8080,

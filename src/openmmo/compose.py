@@ -34,6 +34,10 @@ from openmmo.directory.redis import RedisDirectory
 from openmmo.gateway.app import create_app
 from openmmo.gateway.service import GatewayLimits, GatewayService
 from openmmo.logs import get_logger
+from openmmo.matchmaker import Matchmaker
+from openmmo.matchmaking import DEFAULT_MODES, MatchQueue
+from openmmo.matchmaking.memory import MemoryMatchQueue
+from openmmo.matchmaking.redis import RedisMatchQueue
 from openmmo.ops.health import Health
 from openmmo.ops.http import HttpServer, bind
 from openmmo.protocol.codes import Limits
@@ -70,6 +74,7 @@ class Shared:
     checkpoints: Checkpoints
     tokens: TokenService
     health: Health
+    matchmaking: MatchQueue
 
 
 def key_ring(settings: Settings) -> KeyRing:
@@ -158,6 +163,7 @@ async def open_shared(
             RedisCheckpoints(redis, ns),
             tokens,
             health,
+            RedisMatchQueue(redis, ns),
         )
     return Shared(
         settings,
@@ -170,6 +176,7 @@ async def open_shared(
         MemoryCheckpoints(),
         tokens,
         health,
+        MemoryMatchQueue(clock),
     )
 
 
@@ -191,7 +198,13 @@ def build_gateway_service(shared: Shared) -> GatewayService:
             auth_per_ip_per_s=settings.auth_rate_per_ip,
             auth_per_ip_burst=settings.auth_burst_per_ip,
         ),
+        matchmaking=shared.matchmaking,
+        match_modes=DEFAULT_MODES,
     )
+
+
+def build_matchmaker(shared: Shared) -> Matchmaker:
+    return Matchmaker(shared.matchmaking, shared.directory, shared.clock, DEFAULT_MODES)
 
 
 def gateway_http(shared: Shared, service: GatewayService, ports: list[int]) -> HttpServer:

@@ -95,6 +95,38 @@ ALLOCATIONS = Counter(
     "openmmo_zone_allocations_total", "Zone join allocations, by result.", ["zone", "result"]
 )
 
+# --- matchmaking -----------------------------------------------------------------------------
+MATCHMAKING_QUEUE = Gauge(
+    "openmmo_matchmaking_queue_length", "Tickets waiting in a matchmaking queue.", ["mode"]
+)
+MATCHMAKING_TICKETS = Counter(
+    "openmmo_matchmaking_tickets_total",
+    "Matchmaking tickets by outcome: queued, cancelled (gateway), matched, expired (matchmaker).",
+    ["mode", "result"],
+)
+MATCHMAKING_GROUPS = Counter(
+    "openmmo_matchmaking_groups_total",
+    "Groups formed: placed on a channel, no_channel with room, or conflict (lost a claim).",
+    ["mode", "result"],
+)
+MATCHMAKING_WAIT = Histogram(
+    "openmmo_matchmaking_wait_seconds",
+    "Time from queueing to being matched.",
+    ["mode"],
+    buckets=(0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0),
+)
+
+
+def initialise_matchmaking(modes: list[str]) -> None:
+    """Series of every mode at zero (see :func:`initialise_zone`)."""
+    for mode in modes:
+        MATCHMAKING_QUEUE.labels(mode)
+        MATCHMAKING_WAIT.labels(mode)
+        for result in ("queued", "cancelled", "matched", "expired"):
+            MATCHMAKING_TICKETS.labels(mode, result)
+        for result in ("placed", "no_channel", "conflict"):
+            MATCHMAKING_GROUPS.labels(mode, result)
+
 
 def initialise_zone(zone: str) -> None:
     """Create the zone's labelled series at zero, so that a rate() or an alert on a result

@@ -1,4 +1,5 @@
-"""Process lifespans: the gateway, a zone server, and the embedded world (`openmmo up`).
+"""Process lifespans: the gateway, a zone server, the matchmaker, and the embedded world
+(`openmmo up`, which runs all of them in one process).
 
 Each runs until SIGINT or SIGTERM: readiness drops at once, zone servers save and release
 their players, HTTP servers finish in-flight requests, and the process exits within
@@ -18,6 +19,7 @@ from starlette.applications import Starlette
 
 from openmmo.compose import (
     build_gateway_service,
+    build_matchmaker,
     build_zone_server,
     data_dir_note,
     gateway_http,
@@ -97,6 +99,21 @@ async def zone_main(settings: Settings, stop: asyncio.Event) -> None:
             await ops_task
 
 
+async def matchmaker_main(settings: Settings, stop: asyncio.Event) -> None:
+    async with AsyncExitStack() as stack:
+        shared = await open_shared(settings, stack)
+        matchmaker = build_matchmaker(shared)
+        ops = _ops_http(shared.health, settings)
+        async with asyncio.TaskGroup() as tg:
+            ops_task = tg.create_task(ops.serve())
+            shared.health.started = True
+            log.info("matchmaker_started", ports=ops.ports, modes=list(matchmaker.modes))
+            await matchmaker.run(stop)
+            shared.health.draining = True
+            ops.stop()
+            await ops_task
+
+
 def _ops_http(health: Health, settings: Settings) -> HttpServer:
     app = Starlette(routes=ops_routes(health))
     ports = dict.fromkeys([settings.health_port, settings.metrics_port])
@@ -119,11 +136,13 @@ async def up_main(
             build_zone_server(shared, spec, port)
             for spec, port in zip(world_zones(settings).values(), zone_ports, strict=True)
         ]
+        matchmaker = build_matchmaker(shared)
         async with asyncio.TaskGroup() as tg:
             serving = tg.create_task(http.serve())
             zone_stop = asyncio.Event()
             for zone in zones:
                 tg.create_task(zone.run(zone_stop))
+            tg.create_task(matchmaker.run(zone_stop))
             await asyncio.gather(*(z.started.wait() for z in zones))
             shared.health.started = True
             announce(_places(settings, http, zones))

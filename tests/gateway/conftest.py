@@ -7,6 +7,7 @@ from openmmo.directory import ChannelInfo
 from openmmo.directory.memory import MemoryDirectory
 from openmmo.gateway.app import create_app
 from openmmo.gateway.service import GatewayService
+from openmmo.matchmaking.memory import MemoryMatchQueue
 from openmmo.ops.health import Health
 from openmmo.ratelimit.memory import MemoryRateLimiter
 from openmmo.sessions.memory import MemorySessionStore
@@ -23,6 +24,7 @@ class Gateway:
         self.storage = MemoryStorage()
         self.directory = MemoryDirectory(self.clock)
         self.tokens = TokenService(KeyRing("k1", SECRET), self.clock, access_ttl_s=600)
+        self.matchmaking = MemoryMatchQueue(self.clock)
         self.service = GatewayService(
             storage=self.storage,
             sessions=MemorySessionStore(),
@@ -33,6 +35,7 @@ class Gateway:
             zones=dict(DEFAULT_ZONES),
             clock=self.clock,
             refresh_ttl_s=3600,
+            matchmaking=self.matchmaking,
         )
         self.health = Health()
         self.health.started = True

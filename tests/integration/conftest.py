@@ -17,8 +17,8 @@ _names = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """A gateway, two channels of the town and one of the wilds, as separate processes on
-    the machine's PostgreSQL, Redis and RabbitMQ."""
+    """A gateway, two channels of the town and one of the wilds, and two matchmaker replicas,
+    as separate processes on the machine's PostgreSQL, Redis and RabbitMQ."""
     database = create_database()
     world = Cluster(
         tmp_path_factory.mktemp("cluster"),
@@ -27,6 +27,7 @@ def cluster(tmp_path_factory):
         rabbitmq_url=RABBITMQ_URL,
         namespace=namespace(),
         zones=[1, 1, 2],
+        matchmakers=2,
     )
     try:
         world.start()

@@ -6,10 +6,11 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 
-from openmmo.client import GameClient
+from openmmo.client import GameClient, GatewayClient
 from openmmo.protocol.codes import CloseCode
 
 pytestmark = pytest.mark.e2e
@@ -150,3 +151,33 @@ def test_processes_expose_their_dependencies_in_readiness(cluster):
         checks = json.loads(response.read())["checks"]
     assert {"database", "redis", "rabbitmq"} <= set(checks)
     assert os.environ.get("NAMESPACE") is None  # the cluster's env does not leak into ours
+
+
+def scrape(url):
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read().decode()
+
+
+async def test_two_matchmaker_replicas_place_every_player_once(cluster):
+    gateways = [GatewayClient(cluster.gateway_url) for _ in range(6)]
+    try:
+        tickets = []
+        for n, gateway in enumerate(gateways):
+            await gateway.device_login(f"mm-integration-{n}")
+            tickets.append((await gateway.queue_match("dungeon"))["ticket_id"])
+        results = await asyncio.gather(
+            *(g.wait_for_match(t, timeout_s=20) for g, t in zip(gateways, tickets, strict=True))
+        )
+    finally:
+        for gateway in gateways:
+            await gateway.close()
+    groups: dict[str, list[int]] = {}
+    for result in results:
+        assert result["status"] == "matched", result
+        groups.setdefault(result["match_id"], []).append(result["grant"]["character_id"])
+    assert sorted(len(members) for members in groups.values()) == [3, 3]
+    assert len({c for members in groups.values() for c in members}) == 6
+    assert {r["grant"]["ws_url"] for r in results} == {cluster.zone_url("zone2-1")}
+    metrics = scrape(f"{cluster.health_url('matchmaker-1')}/metrics")
+    assert 'openmmo_matchmaking_queue_length{mode="dungeon"} 0.0' in metrics
+    assert 'openmmo_dependency_up{dependency="redis"} 1.0' in metrics

@@ -1,7 +1,9 @@
-"""HTTP client of the gateway: accounts, characters, zones, join tickets."""
+"""HTTP client of the gateway: accounts, characters, zones, join tickets, matchmaking."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from types import TracebackType
 from typing import Any
 
@@ -85,3 +87,32 @@ class GatewayClient:
             "POST", f"/api/zones/{zone_id}/join", {"character_id": character_id}
         )
         return grant
+
+    # --- matchmaking ----------------------------------------------------------------------
+    async def queue_match(self, mode: str, character_id: int | None = None) -> dict[str, Any]:
+        """Queue for ``mode`` (e.g. ``dungeon``); returns the matchmaking ticket."""
+        ticket: dict[str, Any] = await self.call(
+            "POST", "/api/matchmaking/tickets", {"mode": mode, "character_id": character_id}
+        )
+        return ticket
+
+    async def match_status(self, ticket_id: str) -> dict[str, Any]:
+        ticket: dict[str, Any] = await self.call("GET", f"/api/matchmaking/tickets/{ticket_id}")
+        return ticket
+
+    async def cancel_match(self, ticket_id: str) -> None:
+        await self.call("DELETE", f"/api/matchmaking/tickets/{ticket_id}")
+
+    async def wait_for_match(
+        self, ticket_id: str, timeout_s: float = 60.0, poll_s: float = 0.5
+    ) -> dict[str, Any]:
+        """Poll until the ticket is no longer queued; returns it (with ``grant`` when
+        matched). Raises :class:`TimeoutError` if it is still queued after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            ticket = await self.match_status(ticket_id)
+            if ticket["status"] != "queued":
+                return ticket
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"ticket {ticket_id} still queued after {timeout_s:g} s")
+            await asyncio.sleep(poll_s)

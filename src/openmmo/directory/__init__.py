@@ -55,8 +55,10 @@ def choose_channel(
     zone_id: int,
     now: float,
     pending: Mapping[str, int] | None = None,
+    seats: int = 1,
 ) -> ChannelInfo | None:
-    """The least-loaded channel of ``zone_id`` that accepts players and has room.
+    """The least-loaded channel of ``zone_id`` that accepts players and has room for
+    ``seats`` more (a matched group needs room for all of its members).
 
     ``pending`` counts players recently sent to a channel that its heartbeat does not show yet,
     so a burst of logins spreads over channels instead of piling onto one.
@@ -68,7 +70,7 @@ def choose_channel(
         if channel.zone_id != zone_id or not channel.accepts_players(now):
             continue
         players = channel.players + pending.get(channel.server_id, 0)
-        if players >= channel.max_players:
+        if players + seats > channel.max_players:
             continue
         load = players / channel.max_players
         if (

@@ -12,7 +12,7 @@ from openmmo import __version__
 from openmmo.gateway.routes import OPERATIONS, Operation
 from openmmo.gateway.schemas import ErrorOut
 
-_PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
+_PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")
 
 
 def openapi_document() -> dict[str, Any]:
@@ -76,11 +76,16 @@ def _operation(op: Operation, path: str) -> dict[str, Any]:
         "tags": [op.tag],
         "responses": responses,
     }
-    params = _PARAM.findall(path)
+    params = _PARAM.findall(op.path)  # (name, converter): `{id:int}` or `{id}`
     if params:
         document["parameters"] = [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "integer"}}
-            for p in params
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer" if converter == "int" else "string"},
+            }
+            for name, converter in params
         ]
     if op.body is not None:
         content: dict[str, Any] = {"application/json": {"schema": _ref(op.body)}}

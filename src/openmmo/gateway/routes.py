@@ -25,6 +25,8 @@ from openmmo.gateway.schemas import (
     DeviceLogin,
     JoinGrant,
     JoinRequest,
+    MatchRequest,
+    MatchTicketOut,
     RefreshRequest,
     TokenPair,
     ZoneList,
@@ -206,6 +208,52 @@ async def join_zone(
 )
 async def join_character(request: Request, service: GatewayService, claims: Any) -> JoinGrant:
     return await service.join(claims, None, request.path_params["character_id"])
+
+
+# --- matchmaking -----------------------------------------------------------------------------
+@operation(
+    "POST",
+    "/api/matchmaking/tickets",
+    "Queue for a dungeon or an arena; poll the ticket until it is matched.",
+    body=MatchRequest,
+    response=MatchTicketOut,
+    status=202,
+    tag="matchmaking",
+    errors={
+        403: "account_banned",
+        404: "unknown_mode or character_not_found",
+        409: "already_queued or no_character",
+        503: "unavailable or matchmaking_unavailable",
+    },
+)
+async def queue_match(
+    request: Request, service: GatewayService, claims: Any, body: MatchRequest
+) -> MatchTicketOut:
+    return await service.queue_match(claims, body.mode, body.character_id)
+
+
+@operation(
+    "GET",
+    "/api/matchmaking/tickets/{ticket_id}",
+    "A matchmaking ticket; once matched, with a join ticket for the group's channel.",
+    response=MatchTicketOut,
+    tag="matchmaking",
+    errors={404: "match_ticket_not_found"},
+)
+async def match_status(request: Request, service: GatewayService, claims: Any) -> MatchTicketOut:
+    return await service.match_status(claims, request.path_params["ticket_id"])
+
+
+@operation(
+    "DELETE",
+    "/api/matchmaking/tickets/{ticket_id}",
+    "Leave the queue.",
+    status=204,
+    tag="matchmaking",
+    errors={404: "match_ticket_not_found", 409: "not_queued"},
+)
+async def cancel_match(request: Request, service: GatewayService, claims: Any) -> None:
+    await service.cancel_match(claims, request.path_params["ticket_id"])
 
 
 # --- plumbing --------------------------------------------------------------------------------

@@ -87,6 +87,26 @@ class JoinGrant(_Body):
     character_id: int
 
 
+class MatchRequest(_Body):
+    mode: str = Field(examples=["dungeon"], max_length=32, description="A matchmaking mode.")
+    character_id: int | None = Field(
+        None, description="Character to queue with; default: the account's first character."
+    )
+
+
+class MatchTicketOut(_Body):
+    ticket_id: str
+    mode: str
+    status: str = Field(description="`queued`, `matched`, `cancelled` or `expired`.")
+    waited_s: float = Field(description="Seconds since the ticket was queued.")
+    match_id: str | None = Field(None, description="When matched: the group's id.")
+    grant: JoinGrant | None = Field(
+        None,
+        description="When matched: the channel the whole group plays on, with a fresh join "
+        "ticket for you (poll again for a new one if it expires).",
+    )
+
+
 class ErrorOut(_Body):
     code: str = Field(description="Stable machine-readable error code.")
     message: str

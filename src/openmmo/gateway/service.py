@@ -30,11 +30,28 @@ from openmmo.gateway.schemas import (
     ChannelOut,
     CharacterOut,
     JoinGrant,
+    MatchTicketOut,
     TokenPair,
     ZoneOut,
 )
 from openmmo.logs import get_logger
-from openmmo.metrics import ALLOCATIONS, LOGINS, initialise_gateway
+from openmmo.matchmaking import (
+    DEFAULT_MODES,
+    AlreadyQueued,
+    MatchmakingUnavailable,
+    MatchMode,
+    MatchQueue,
+    QueueTicket,
+    Status,
+    TicketState,
+)
+from openmmo.metrics import (
+    ALLOCATIONS,
+    LOGINS,
+    MATCHMAKING_TICKETS,
+    initialise_gateway,
+    initialise_matchmaking,
+)
 from openmmo.ratelimit import RateLimiter, RateLimiterUnavailable
 from openmmo.sessions import (
     ConsumeResult,
@@ -54,6 +71,7 @@ MAX_CHARACTERS_PER_ACCOUNT = 5
 PENDING_WINDOW_S = 3.0
 VERIFIED_CACHE_SIZE = 10_000
 DIRECTORY_CACHE_S = 0.5
+MATCH_RESULT_TTL_S = 120.0  # a finished matchmaking ticket can be read this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +100,8 @@ class GatewayService:
         hash_concurrency: int = 4,
         limits: GatewayLimits | None = None,
         fallback_limiter: RateLimiter | None = None,
+        matchmaking: MatchQueue | None = None,
+        match_modes: dict[str, MatchMode] | None = None,
     ):
         self.storage = storage
         self.sessions = sessions
@@ -99,7 +119,10 @@ class GatewayService:
         self._rng = random.Random()
         self._verified: dict[str, AccessClaims] = {}
         self._channels_cache: tuple[float, list[ChannelInfo]] | None = None
+        self.matchmaking = matchmaking
+        self.match_modes = DEFAULT_MODES if match_modes is None else match_modes
         initialise_gateway([spec.name for spec in zones.values()])
+        initialise_matchmaking(list(self.match_modes))
 
     # --- accounts -------------------------------------------------------------------------
     async def register(self, username: str, password: str, client_ip: str) -> TokenPair:
@@ -340,6 +363,101 @@ class GatewayService:
             ticket=ticket,
             expires_in=self.tokens.ticket_ttl_s,
             character_id=character.character_id,
+        )
+
+    # --- matchmaking ----------------------------------------------------------------------
+    async def queue_match(
+        self, claims: AccessClaims, mode_name: str, character_id: int | None
+    ) -> MatchTicketOut:
+        """Queue the character for a mode; the matchmaker places it with a group."""
+        queue = self._queue()
+        mode = self.match_modes.get(mode_name)
+        if mode is None:
+            known = ", ".join(sorted(self.match_modes)) or "none"
+            raise ApiError(404, "unknown_mode", f"no matchmaking mode {mode_name!r} ({known})")
+        account = await self._storage_call(self.storage.account_by_id(claims.account_id))
+        if account is None or account.banned:
+            raise ApiError(403, "account_banned", "this account is banned")
+        character = await self._pick_character(claims.account_id, character_id)
+        ticket = QueueTicket(
+            secrets.token_urlsafe(12),
+            mode.name,
+            claims.account_id,
+            claims.username,
+            character.character_id,
+            character.rating,
+            character.level,
+            self.clock.time(),
+        )
+        try:
+            await queue.enqueue(ticket, mode.max_wait_s + MATCH_RESULT_TTL_S)
+        except AlreadyQueued as exc:
+            raise ApiError(
+                409,
+                "already_queued",
+                f"you are already queued (ticket {exc.ticket_id}); cancel it first",
+            ) from None
+        except MatchmakingUnavailable as exc:
+            raise unavailable("matchmaking is unavailable") from exc
+        MATCHMAKING_TICKETS.labels(mode.name, "queued").inc()
+        return self._match_out(TicketState(ticket, Status.QUEUED), claims)
+
+    async def match_status(self, claims: AccessClaims, ticket_id: str) -> MatchTicketOut:
+        """The ticket's state; once matched, with a fresh join ticket for the group's channel."""
+        return self._match_out(await self._own_match(claims, ticket_id), claims)
+
+    async def cancel_match(self, claims: AccessClaims, ticket_id: str) -> None:
+        state = await self._own_match(claims, ticket_id)
+        try:
+            cancelled = await self._queue().finish(ticket_id, Status.CANCELLED, MATCH_RESULT_TTL_S)
+        except MatchmakingUnavailable as exc:
+            raise unavailable("matchmaking is unavailable") from exc
+        if not cancelled:
+            raise ApiError(
+                409, "not_queued", f"the ticket is {state.status.value}, no longer waiting"
+            )
+        MATCHMAKING_TICKETS.labels(state.ticket.mode, "cancelled").inc()
+
+    def _queue(self) -> MatchQueue:
+        if self.matchmaking is None:
+            raise ApiError(503, "matchmaking_unavailable", "this gateway has no matchmaking")
+        return self.matchmaking
+
+    async def _own_match(self, claims: AccessClaims, ticket_id: str) -> TicketState:
+        try:
+            state = await self._queue().state(ticket_id)
+        except MatchmakingUnavailable as exc:
+            raise unavailable("matchmaking is unavailable") from exc
+        if state is None or state.ticket.account_id != claims.account_id:
+            raise ApiError(404, "match_ticket_not_found", f"you have no ticket {ticket_id!r}")
+        return state
+
+    def _match_out(self, state: TicketState, claims: AccessClaims) -> MatchTicketOut:
+        ticket, assignment = state.ticket, state.assignment
+        grant = None
+        if assignment is not None:
+            grant = JoinGrant(
+                zone_id=assignment.zone_id,
+                channel_id=assignment.server_id,
+                ws_url=assignment.ws_url,
+                ticket=self.tokens.issue_join_ticket(
+                    claims.account_id,
+                    claims.username,
+                    assignment.zone_id,
+                    assignment.server_id,
+                    ticket.character_id,
+                ),
+                expires_in=self.tokens.ticket_ttl_s,
+                character_id=ticket.character_id,
+            )
+        end = assignment.matched_at if assignment is not None else self.clock.time()
+        return MatchTicketOut(
+            ticket_id=ticket.ticket_id,
+            mode=ticket.mode,
+            status=state.status.value,
+            waited_s=round(max(0.0, end - ticket.enqueued_at), 3),
+            match_id=assignment.match_id if assignment is not None else None,
+            grant=grant,
         )
 
     async def _pick_character(self, account_id: int, character_id: int | None) -> Character:

@@ -31,7 +31,8 @@ class Process:
 
 class Cluster:
     """``zones`` lists the zone id of each zone server to run, e.g. ``[1, 1, 2]`` for two
-    channels of zone 1 and one of zone 2; servers are named ``zone<id>-<n>``."""
+    channels of zone 1 and one of zone 2; servers are named ``zone<id>-<n>``. Matchmaker
+    replicas are named ``matchmaker-<n>``."""
 
     def __init__(
         self,
@@ -44,6 +45,7 @@ class Cluster:
         zones: list[int],
         env: dict[str, str] | None = None,
         cpus: dict[str, str] | None = None,
+        matchmakers: int = 0,
     ):
         self.workdir = workdir
         self.cpus = cpus or {}  # process name -> CPUs for taskset (benchmarks pin processes)
@@ -90,6 +92,15 @@ class Cluster:
                 },
                 health,
                 port,
+            )
+        for n in range(1, matchmakers + 1):
+            health = free_port()
+            self._add(
+                f"matchmaker-{n}",
+                ["matchmaker"],
+                {"HEALTH_PORT": str(health), "METRICS_PORT": str(health)},
+                health,
+                health,
             )
 
     def _add(
