@@ -256,6 +256,7 @@ def build_zone_server(
         snapshot_interval_s=settings.snapshot_interval_s,
         send_budget_s=settings.tick_send_budget_s,
         limits=Limits(max_message_bytes=settings.max_message_bytes),
+        accept_zone_tickets=settings.accept_zone_tickets,
     )
     checkpointer = Checkpointer(shared.storage, spec.name, config.server_id, shared.checkpoints)
     runtime = ZoneRuntime(

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
         "(default: ws://<bind_host>:<server_port>/ws).",
     )
     gateway_public_url: str = Field("", description="URL clients use to reach the gateway.")
+    accept_zone_tickets: bool = Field(
+        False,
+        description="Zone servers honour join and transfer tickets issued for any channel of "
+        "their zone, not only their own: set it when a zone's channels share one "
+        "PUBLIC_WS_URL behind a load balancer, which then picks the channel. Single use and "
+        "one owner per character still hold.",
+    )
     forwarded_allow_ips: str = Field(
         "127.0.0.1",
         description="Proxies whose X-Forwarded-For is trusted for the client address (comma "

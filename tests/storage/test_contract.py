@@ -181,6 +181,22 @@ async def test_a_transfer_is_claimed_exactly_once(storage):
         )
 
 
+async def test_a_zone_wide_claim_takes_any_channel_of_the_target_zone_once(storage):
+    c = await hero(storage)
+    for server in ("a", "b", "b2"):
+        await storage.heartbeat_server(server, alive_until=100.0)
+    claim = await storage.acquire_character(c.character_id, "a", now=10.0)
+    transfer = TransferRecord("tx1", c.character_id, "a", 2, "b")
+    await storage.begin_transfer(progress(claim, zone_id=2, x=40.0), "a", transfer, now=11.0)
+    with pytest.raises(TransferRefused):  # a channel of another zone
+        await storage.claim_transfer("tx1", c.character_id, "t2", now=12.0, zone_id=1)
+    taken = await storage.claim_transfer("tx1", c.character_id, "b2", now=12.0, zone_id=2)
+    assert taken.character.x == 40.0
+    assert await storage.owner_of(c.character_id, now=12.5) == "b2"
+    with pytest.raises(TransferRefused):  # still once, even by the channel it named
+        await storage.claim_transfer("tx1", c.character_id, "b", now=13.0, zone_id=2)
+
+
 async def test_items_are_granted_moved_and_audited(storage):
     giver, taker = await hero(storage, "Giver"), await hero(storage, "Taker")
     await storage.heartbeat_server("a", alive_until=100.0)

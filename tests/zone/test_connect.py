@@ -1,5 +1,7 @@
 """Authentication, joining and the session state machine, without sockets."""
 
+import dataclasses
+
 from openmmo.protocol.codes import CloseCode, Encoding
 from openmmo.protocol.session import Phase
 from tests.zone.conftest import make_zone
@@ -85,6 +87,24 @@ async def test_join_tickets_are_bound_to_the_server_and_single_use(zone):
     elsewhere = zone.tokens.issue_join_ticket(account.account_id, "aria", 9, "other-2", None)
     _, wrong = zone.connect(elsewhere)
     assert wrong.closed[0] == CloseCode.FORBIDDEN
+
+
+async def test_zone_tickets_let_any_channel_of_the_zone_honour_a_ticket(zone):
+    """Channels behind one load balancer: the balancer, not the ticket, picks the channel."""
+    zone.runtime.config = dataclasses.replace(zone.runtime.config, accept_zone_tickets=True)
+    account, character = await zone.account("aria")
+    sibling = zone.tokens.issue_join_ticket(
+        account.account_id, "aria", 9, "other-2", character.character_id
+    )
+    session, transport = zone.connect(sibling)
+    zone.send(session, {"type": "join_game", "seq": 1})
+    await zone.settle()
+    assert transport.last("joined")["entity_id"] == character.character_id
+    _, replay = zone.connect(sibling)
+    assert replay.closed[0] == CloseCode.UNAUTHORIZED  # still single use
+    other_zone = zone.tokens.issue_join_ticket(account.account_id, "aria", 8, "other-2", None)
+    _, wrong = zone.connect(other_zone)
+    assert wrong.closed[0] == CloseCode.FORBIDDEN  # never another zone's
 
 
 async def test_the_same_character_joining_again_replaces_the_old_session(zone):

@@ -2,6 +2,7 @@
 transfers, items, whispers, announcements and crash recovery, without sockets."""
 
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -141,6 +142,25 @@ async def test_a_replayed_transfer_is_refused_even_on_a_fresh_connection_elsewhe
     other = wilds2 if target == "wilds-a" else wilds
     _, t = await join_with(other, "aria", ticket=ticket)
     assert t.closed[0] == CloseCode.FORBIDDEN  # the ticket names another channel
+
+
+async def test_with_zone_tickets_a_sibling_channel_claims_the_transfer_once(world_of):
+    town, wilds, wilds2 = await world_of(("town-a", TOWN), ("wilds-a", WILDS), ("wilds-b", WILDS))
+    for zone in (wilds, wilds2):
+        rt = zone.runtime
+        rt.config = dataclasses.replace(rt.config, accept_zone_tickets=True)
+    a, a_t = await town.player("aria", x=1010, y=512)
+    await town.storage.grant_items(a.character_id, {"potion": 3}, "test", "town-a", a.epoch)
+    town.send(a, {"type": "move", "seq": 2, "x": 1010.5, "y": 512})
+    await town.settle()
+    transfer = a_t.last("transfer")
+    named, sibling = (wilds, wilds2) if transfer["channel_id"] == "wilds-a" else (wilds2, wilds)
+    _, b_t = await join_with(sibling, "aria", ticket=transfer["ticket"])
+    assert b_t.last("joined")["character"]["x"] == 40.0  # the balancer's choice is honoured
+    _, again_t = await join_with(named, "aria", ticket=transfer["ticket"])
+    assert again_t.closed[0] == CloseCode.UNAUTHORIZED  # claimed once, whichever channel
+    assert len(sibling.runtime.players) == 1 and len(named.runtime.players) == 0
+    assert await town.storage.inventory(a.character_id) == {"potion": 3}
 
 
 async def test_switching_channel_and_no_channel_to_go_to(world_of):

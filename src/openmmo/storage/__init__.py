@@ -176,10 +176,17 @@ class Storage(Protocol):
         ...
 
     async def claim_transfer(
-        self, transfer_id: str, character_id: int, server_id: str, now: float
+        self,
+        transfer_id: str,
+        character_id: int,
+        server_id: str,
+        now: float,
+        zone_id: int | None = None,
     ) -> Claim:
         """In one transaction: mark the transfer claimed by ``server_id`` (once only) and
-        acquire the character. Raises :class:`TransferRefused` or :class:`NotOwner`."""
+        acquire the character. Only the transfer's target server may claim it, or, with
+        ``zone_id``, any server of the target zone (channels behind one load balancer).
+        Raises :class:`TransferRefused` or :class:`NotOwner`."""
         ...
 
     # --- items (every change is in the ledger, in the same transaction) --------------------

@@ -172,14 +172,20 @@ class MemoryStorage:
         self._transfers[transfer.transfer_id] = _Transfer(transfer)
 
     async def claim_transfer(
-        self, transfer_id: str, character_id: int, server_id: str, now: float
+        self,
+        transfer_id: str,
+        character_id: int,
+        server_id: str,
+        now: float,
+        zone_id: int | None = None,
     ) -> Claim:
         transfer = self._transfers.get(transfer_id)
         if (
             transfer is None
             or transfer.claimed_by is not None
             or transfer.record.character_id != character_id
-            or transfer.record.to_server != server_id
+            or (zone_id is None and transfer.record.to_server != server_id)
+            or (zone_id is not None and transfer.record.to_zone != zone_id)
         ):
             raise TransferRefused(f"transfer {transfer_id} cannot be claimed by {server_id}")
         claim = await self.acquire_character(character_id, server_id, now)

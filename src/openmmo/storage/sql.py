@@ -394,8 +394,17 @@ class SqlStorage:
             raise StorageUnavailable(str(exc)) from exc
 
     async def claim_transfer(
-        self, transfer_id: str, character_id: int, server_id: str, now: float
+        self,
+        transfer_id: str,
+        character_id: int,
+        server_id: str,
+        now: float,
+        zone_id: int | None = None,
     ) -> Claim:
+        if zone_id is None:
+            target = transfers.c.to_server == server_id
+        else:
+            target = transfers.c.to_zone == zone_id
         try:
             async with self.engine.begin() as connection:
                 claimed = (
@@ -404,7 +413,7 @@ class SqlStorage:
                         .where(
                             transfers.c.transfer_id == transfer_id,
                             transfers.c.character_id == character_id,
-                            transfers.c.to_server == server_id,
+                            target,
                             transfers.c.claimed_by.is_(None),
                         )
                         .values(claimed_by=server_id, claimed_at=now)

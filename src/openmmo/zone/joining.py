@@ -204,7 +204,11 @@ async def _claim_transfer(rt: ZoneRuntime, session: Session, character_id: int) 
     assert session.transfer_id is not None
     try:
         claim = await rt.storage.claim_transfer(
-            session.transfer_id, character_id, rt.config.server_id, rt.clock.time()
+            session.transfer_id,
+            character_id,
+            rt.config.server_id,
+            rt.clock.time(),
+            rt.spec.zone_id if rt.config.accept_zone_tickets else None,
         )
     except TransferRefused:
         raise JoinRefused(

@@ -50,6 +50,9 @@ class ZoneConfig:
     send_budget_s: float = 0.004
     slow_consumer_timeout_s: float = 10.0
     limits: Limits = field(default_factory=Limits)
+    # Honour join and transfer tickets issued for any channel of this zone, not only this
+    # one: for channels behind one load balancer, which picks the channel itself.
+    accept_zone_tickets: bool = False
 
 
 class ZoneRuntime:
@@ -122,7 +125,9 @@ class ZoneRuntime:
             self.refuse(session, ErrorCode.UNAUTHORIZED, str(exc), seq, CloseCode.UNAUTHORIZED)
             return
         if isinstance(claims, JoinTicket):
-            if claims.server_id != self.config.server_id or claims.zone_id != self.spec.zone_id:
+            if claims.zone_id != self.spec.zone_id or (
+                claims.server_id != self.config.server_id and not self.config.accept_zone_tickets
+            ):
                 self.refuse(
                     session,
                     ErrorCode.UNAUTHORIZED,
