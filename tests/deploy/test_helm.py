@@ -2,8 +2,8 @@
 ci/*-values.yaml, built-in kinds through kubernetes-validate, CRD kinds against the schemas in
 tests/deploy/schemas/helm/, values.schema.json refusing bad values, checkov, and what the
 validators cannot see: restricted pods with resources and probes, the zone drain budget, the
-autoscaling rules, the settings really accepted by OpenMMO, and the `helm test` script really
-logging in and joining a zone of a running local world."""
+matchmaker and its queues, the autoscaling rules, the settings really accepted by OpenMMO, and
+the `helm test` script really logging in and joining a zone of a running local world."""
 
 import base64
 import json
@@ -212,6 +212,11 @@ def test_the_schema_types_every_value_and_refuses_unknown_keys():
         ("gateway.autoscaling.behavior.scaleUp.selectPolicy=Sometimes", "selectPolicy"),
         ("keda.minReplicaCount=0", "keda.minReplicaCount"),
         ("gatway.replicas=2", "gatway"),
+        ("matchmaker.replicas=-1", "matchmaker.replicas"),
+        ("matchmaker.enabled=sometimes", "matchmaker.enabled"),
+        ("matchmaker.servicePort=8080", "servicePort"),
+        ("keda.matchmaker.redis.listName=openmmo:matchmaking:queue", "listName"),
+        ("keda.matchmaker.redis.modes[0]=Dungeon Run", "keda.matchmaker.redis.modes.0"),
     ],
 )
 def test_the_schema_refuses_a_bad_value(helm, setting, message):
@@ -228,7 +233,24 @@ def test_the_schema_refuses_a_bad_value(helm, setting, message):
         (["tests.zoneId=7"], "tests.zoneId"),
         (["secrets.databaseUrl="], "secrets.databaseUrl"),
         (["istio.enabled=true", "istio.virtualService.canary.enabled=true"], "canary.host"),
-        (["keda.enabled=true", "keda.prometheus.enabled=false"], "at least one trigger"),
+        (["keda.enabled=true", "keda.prometheus.enabled=false"], "at least one zone trigger"),
+        (
+            [
+                "keda.enabled=true",
+                "keda.matchmaker.redis.enabled=false",
+                "keda.matchmaker.targetCPUUtilizationPercentage=0",
+            ],
+            "keda.matchmaker",
+        ),
+        (["secrets.redisUrl="], "secrets.redisUrl"),
+        (
+            [
+                "matchmaker.autoscaling.enabled=true",
+                "matchmaker.autoscaling.targetCPUUtilizationPercentage=0",
+                "matchmaker.autoscaling.queueLengthPerPod=0",
+            ],
+            "matchmaker.autoscaling",
+        ),
     ],
 )
 def test_the_chart_refuses_inconsistent_values(helm, settings, message):
@@ -383,7 +405,7 @@ def test_every_pod_is_restricted_with_resources_and_a_writable_tmp(helm, values)
 
 @pytest.mark.parametrize("values", CI_NAMES)
 def test_servers_have_probes_on_their_health_port(helm, values):
-    health_port = {"gateway": "http", "zone": "health"}
+    health_port = {"gateway": "http", "zone": "health", "matchmaker": "health"}
     for deployment in of_kind(helm.render_ci(values), "Deployment"):
         spec = deployment["spec"]["template"]["spec"]
         (container,) = spec["containers"]
@@ -394,10 +416,19 @@ def test_servers_have_probes_on_their_health_port(helm, values):
             http = container[probe]["httpGet"]
             assert (http["path"], http["port"]) == (path, health_port[role]), deployment
         env = env_of(container)
-        expected = {"gateway": (8080, 8080, 8080), "zone": (7000, 8081, 9090)}[role]
-        assert tuple(int(env[f"{n}_PORT"]["value"]) for n in ("SERVER", "HEALTH", "METRICS")) == (
-            expected
+        expected = {
+            "gateway": (8080, 8080, 8080),
+            "zone": (7000, 8081, 9090),
+            "matchmaker": (None, 8081, 9090),  # operator endpoints only
+        }[role]
+        assert (
+            tuple(
+                int(env[f"{n}_PORT"]["value"]) if f"{n}_PORT" in env else None
+                for n in ("SERVER", "HEALTH", "METRICS")
+            )
+            == expected
         )
+        expected = tuple(port for port in expected if port is not None)
         assert {ports.get(name) for name in ("http", "game", "health", "metrics")} - {None} == set(
             expected
         )
@@ -464,6 +495,82 @@ def test_each_zone_has_a_headless_and_a_game_service(helm):
     assert named(docs, "Service", "openmmo-zone-town")["spec"]["type"] == "NodePort"
 
 
+# --- matchmaker ---------------------------------------------------------------------------
+def test_the_matchmaker_runs_by_default_with_two_replicas_and_a_metrics_only_service(helm):
+    docs = helm.render_ci("default-values.yaml")
+    deployment = named(docs, "Deployment", "openmmo-matchmaker")
+    assert deployment["spec"]["replicas"] == 2
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] == "matchmaker"
+    assert "openmmo.io/zone" not in labels
+    spec = deployment["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    assert container["command"] == ["openmmo", "matchmaker"]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "health": 8081,
+        "metrics": 9090,
+    }
+    assert "lifecycle" not in container, "no client connects: nothing to wait for"
+    assert spec["terminationGracePeriodSeconds"] >= 10
+    assert spec["topologySpreadConstraints"][0]["labelSelector"]["matchLabels"].items() <= (
+        labels.items()
+    )
+    service = named(docs, "Service", "openmmo-matchmaker")
+    assert service["spec"]["clusterIP"] == "None"
+    assert [(p["name"], p["port"]) for p in service["spec"]["ports"]] == [("metrics", 9090)]
+    assert service["metadata"]["labels"]["openmmo.io/metrics"] == "true"
+    assert service["spec"]["selector"].items() <= labels.items()
+    pdb = named(docs, "PodDisruptionBudget", "openmmo-matchmaker")
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    # REDIS_URL reaches it through the shared Secret
+    secret = secret_data(named(docs, "Secret", "openmmo"))
+    assert secret["REDIS_URL"].startswith("redis://")
+    assert {"secretRef": {"name": "openmmo"}} in container["envFrom"]
+
+
+def test_the_matchmaker_can_be_left_out(helm):
+    docs = helm.render_ci("minimal-values.yaml")
+    assert not [d for d in docs if "matchmaker" in d["metadata"]["name"]]
+    docs = helm.render_ci("all-features-values.yaml")
+    names = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    for kind in (
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "VerticalPodAutoscaler",
+        "ServiceMonitor",
+        "NetworkPolicy",
+        "AuthorizationPolicy",
+        "PeerAuthentication",
+    ):
+        assert (kind, "openmmo-matchmaker") in names, kind
+    docs = helm.render(
+        "-f", str(CHART / "ci" / "all-features-values.yaml"), "--set", "matchmaker.enabled=false"
+    )
+    assert not [d for d in docs if "matchmaker" in d["metadata"]["name"]]
+
+
+def test_the_matchmaker_is_scraped_and_only_by_monitoring(helm):
+    docs = helm.render_ci("all-features-values.yaml")
+    monitor = named(docs, "ServiceMonitor", "openmmo-matchmaker")["spec"]
+    assert monitor["endpoints"][0]["port"] == "metrics"
+    service = named(docs, "Service", "openmmo-matchmaker")
+    assert monitor["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert service["metadata"]["annotations"] == {"example.com/scraped": "true"}
+    policy = named(docs, "AuthorizationPolicy", "openmmo-matchmaker")["spec"]
+    (rule,) = policy["rules"]
+    assert rule["from"][0]["source"]["namespaces"] == ["monitoring"]
+    assert rule["to"][0]["operation"]["ports"] == ["9090"]
+    mtls = named(docs, "PeerAuthentication", "openmmo-matchmaker")["spec"]["mtls"]
+    assert mtls == {"mode": "STRICT"}
+    deployment = named(docs, "Deployment", "openmmo-matchmaker")["spec"]["template"]["spec"]
+    assert env_of(deployment["containers"][0])["LOG_LEVEL"]["value"] == "debug"  # extraEnv
+    assert deployment["topologySpreadConstraints"][0]["topologyKey"] == (
+        "topology.kubernetes.io/zone"
+    )
+
+
 # --- autoscaling --------------------------------------------------------------------------
 SEED_BEHAVIOR = {
     "scaleUp": {
@@ -484,7 +591,12 @@ SEED_BEHAVIOR = {
 def test_hpas_scale_on_cpu_memory_and_players_with_the_seed_behaviour(helm):
     docs = helm.render_ci("all-features-values.yaml")
     hpas = {d["metadata"]["name"]: d["spec"] for d in of_kind(docs, "HorizontalPodAutoscaler")}
-    assert set(hpas) == {"openmmo-gateway", "openmmo-zone-town", "openmmo-zone-wilds"}
+    assert set(hpas) == {
+        "openmmo-gateway",
+        "openmmo-zone-town",
+        "openmmo-zone-wilds",
+        "openmmo-matchmaker",
+    }
     for name, spec in hpas.items():
         assert spec["behavior"] == SEED_BEHAVIOR, name
         assert spec["scaleTargetRef"] == {
@@ -496,9 +608,12 @@ def test_hpas_scale_on_cpu_memory_and_players_with_the_seed_behaviour(helm):
         resources = {r["name"] for t, r in kinds if t == "Resource"}
         assert resources == {"cpu", "memory"}, name
         pods = [r for t, r in kinds if t == "Pods"]
-        if name == "openmmo-gateway":
+        external = [r for t, r in kinds if t == "External"]
+        if name in ("openmmo-gateway", "openmmo-matchmaker"):
             assert not pods
+            assert bool(external) == (name == "openmmo-matchmaker"), name
         else:
+            assert not external
             assert pods[0]["metric"]["name"] == "openmmo_players_online"
             assert pods[0]["target"] == {"type": "AverageValue", "averageValue": "700"}
     deployments = of_kind(docs, "Deployment")
@@ -508,27 +623,69 @@ def test_hpas_scale_on_cpu_memory_and_players_with_the_seed_behaviour(helm):
     rules = yaml.safe_load(adapter["data"]["config.yaml"])["rules"]
     assert rules[0]["name"]["as"] == "openmmo_players_online"
     assert rules[0]["resources"]["overrides"]["pod"] == {"resource": "pod"}
+    # the matchmaker's External metric: the queue length, served by an external rule
+    (queue,) = [
+        m["external"] for m in hpas["openmmo-matchmaker"]["metrics"] if m["type"] == "External"
+    ]
+    assert queue == {
+        "metric": {"name": "openmmo_matchmaking_queue_length"},
+        "target": {"type": "AverageValue", "averageValue": "100"},
+    }
+    (external_rule,) = yaml.safe_load(adapter["data"]["config.yaml"])["externalRules"]
+    assert external_rule["name"]["as"] == "openmmo_matchmaking_queue_length"
+    assert "max by (mode)" in external_rule["metricsQuery"], "replicas report the same queue"
+    docs = helm.render(
+        "--set", "prometheusAdapter.enabled=true", "--set", "matchmaker.enabled=false"
+    )
+    adapter = named(docs, "ConfigMap", "openmmo-prometheus-adapter")
+    assert "externalRules" not in yaml.safe_load(adapter["data"]["config.yaml"])
 
 
-def test_keda_replaces_the_zone_hpas(helm):
+def test_keda_replaces_the_zone_and_matchmaker_hpas(helm):
     docs = helm.render_ci("keda-values.yaml")
     hpas = [d["metadata"]["name"] for d in of_kind(docs, "HorizontalPodAutoscaler")]
-    assert hpas == ["openmmo-gateway"], "with KEDA on, the zones' HPAs are KEDA's own"
+    assert hpas == ["openmmo-gateway"], "with KEDA on, the zones' and matchmaker's HPAs are KEDA's"
     scaled = {d["metadata"]["name"]: d["spec"] for d in of_kind(docs, "ScaledObject")}
-    assert set(scaled) == {"openmmo-zone-town", "openmmo-zone-wilds"}
+    assert set(scaled) == {"openmmo-zone-town", "openmmo-zone-wilds", "openmmo-matchmaker"}
     for name, spec in scaled.items():
         assert spec["scaleTargetRef"]["name"] == name
         assert spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"] == SEED_BEHAVIOR
-        triggers = {t["type"]: t for t in spec["triggers"]}
-        assert set(triggers) == {"prometheus", "redis", "cron"}
+    for name in ("openmmo-zone-town", "openmmo-zone-wilds"):
+        triggers = {t["type"]: t for t in scaled[name]["triggers"]}
+        assert set(triggers) == {"prometheus", "cron"}, "the queues are not a zone signal"
         zone = name.rsplit("-", 1)[1]
         assert f'zone="{zone}"' in triggers["prometheus"]["metadata"]["query"]
         assert "openmmo_players_online" in triggers["prometheus"]["metadata"]["query"]
-        assert triggers["redis"]["authenticationRef"] == {"name": "openmmo-redis-auth"}
-    for deployment in zone_deployments(docs):
-        assert "replicas" not in deployment["spec"], "KEDA owns the replicas"
+    matchmaker = scaled["openmmo-matchmaker"]
+    assert (matchmaker["minReplicaCount"], matchmaker["maxReplicaCount"]) == (2, 3)
+    redis = [t for t in matchmaker["triggers"] if t["type"] == "redis"]
+    # the real lists: <config.namespace>:mm:q:<mode> (src/openmmo/matchmaking/redis.py)
+    assert [t["metadata"]["listName"] for t in redis] == [
+        "openmmo-eu1:mm:q:dungeon",
+        "openmmo-eu1:mm:q:duel",
+    ]
+    config = named(docs, "ConfigMap", "openmmo")["data"]
+    assert config["NAMESPACE"] == "openmmo-eu1"
+    for trigger in redis:
+        assert trigger["metadata"]["address"] == "redis-master.data.svc:6379"
+        assert trigger["metadata"]["databaseIndex"] == "0"
+        assert trigger["authenticationRef"] == {"name": "openmmo-redis-auth"}
+    assert {t["type"] for t in matchmaker["triggers"]} == {"redis", "cpu"}
+    for deployment in of_kind(docs, "Deployment"):
+        assert "replicas" not in deployment["spec"], "KEDA (the gateway: its HPA) owns the replicas"
     docs = helm.render("-f", str(CHART / "ci" / "keda-values.yaml"), "--set", "keda.enabled=false")
-    assert len(of_kind(docs, "HorizontalPodAutoscaler")) == 3
+    assert len(of_kind(docs, "HorizontalPodAutoscaler")) == 4
+    docs = helm.render(
+        "-f", str(CHART / "ci" / "keda-values.yaml"), "--set", "matchmaker.enabled=false"
+    )
+    assert "openmmo-matchmaker" not in {
+        d["metadata"]["name"] for d in of_kind(docs, "ScaledObject")
+    }
+    documented = "".join(
+        path.read_text()
+        for path in (CHART / "values.yaml", CHART / "README.md", CHART / "templates" / "NOTES.txt")
+    )
+    assert "openmmo:matchmaking:queue" not in documented and "future" not in documented
 
 
 def test_pdbs_and_vpas_select_their_pods(helm):
@@ -681,6 +838,19 @@ def test_network_policies_deny_by_default_and_allow_what_openmmo_needs(helm):
     assert ports(policies["openmmo-zones"]["ingress"]) == {7000, 8081, 9090}
     game = next(r for r in policies["openmmo-zones"]["ingress"] if r["ports"][0]["port"] == 7000)
     assert "from" not in game, "players come from anywhere"
+    # the matchmaker: Prometheus on the metrics port, nothing else (it only calls out)
+    (scrape,) = policies["openmmo-matchmaker"]["ingress"]
+    assert ports([scrape]) == {9090}
+    assert scrape["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    assert (
+        policies["openmmo-matchmaker"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+        == "matchmaker"
+    )
+    docs = helm.render("--set", "networkPolicy.monitoringPeers=null")
+    policies = {p["metadata"]["name"]: p["spec"] for p in of_kind(docs, "NetworkPolicy")}
+    assert policies["openmmo-matchmaker"]["ingress"] == [], "no peers: nobody gets in"
     assert not of_kind(helm.render_ci("minimal-values.yaml"), "NetworkPolicy")
 
 
@@ -864,4 +1034,6 @@ def test_notes_render(helm, tmp_path):
         notes = yaml.safe_load(result.stdout)["data"]["notes"]
         assert "openmmo-gateway" in notes and "helm test openmmo" in notes, notes
         assert "zone 1 (town)" in notes and "zone 2 (wilds)" in notes, notes
+        assert "MATCHMAKER (Deployment openmmo-matchmaker" in notes, notes
+        assert "openmmo:mm:q:<mode>" in notes and "WARNING" not in notes, notes
         assert "<no value>" not in notes and "change-me" not in notes, notes

@@ -484,6 +484,34 @@ def test_zones_get_their_zone_id_and_ports(renders):
         assert env["SERVER_PORT"] == env["HEALTH_PORT"] == env["METRICS_PORT"] == "8080"
 
 
+MATCHMAKERS = {"dev": (1, 1), "staging": (2, 2), "prod": (2, 4)}
+
+
+def test_the_matchmaker_runs_in_every_world_with_its_ports(renders):
+    for render in app_renders(renders):
+        deployment = render.get("Deployment", "matchmaker")
+        assert "replicas" not in deployment["spec"], "the HPA (or KEDA) owns the replica count"
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["args"] == ["matchmaker"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert (env["HEALTH_PORT"], env["METRICS_PORT"]) == ("8081", "9090")
+        assert "SERVER_PORT" not in env, "operator endpoints only"
+        assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+            "health": 8081,
+            "metrics": 9090,
+        }
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        service = render.get("Service", "matchmaker")
+        assert service["spec"]["clusterIP"] == "None"
+        assert [p["name"] for p in service["spec"]["ports"]] == ["metrics"]
+        assert service["spec"]["selector"].items() <= labels.items()
+        budget = render.get("PodDisruptionBudget", "matchmaker")
+        assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    for overlay, (low, high) in MATCHMAKERS.items():
+        hpa = renders[f"overlay {overlay}"].get("HorizontalPodAutoscaler", "matchmaker")["spec"]
+        assert (hpa["minReplicas"], hpa["maxReplicas"]) == (low, high), overlay
+
+
 def test_services_and_budgets_select_pods_and_ports_that_exist(renders):
     for render in app_renders(renders):
         pods = [
@@ -533,6 +561,16 @@ def test_network_policies_deny_by_default_and_allow_the_listed_paths(renders):
         assert [p["port"] for r in anywhere for p in r["ports"]] == [7000]
         monitoring = next(r for r in zone if "from" in r)
         assert {p["port"] for p in monitoring["ports"]} == {8081, 9090}
+        # the matchmaker only calls out: Prometheus on the metrics port is all that gets in
+        matchmaker = policies["matchmaker-ingress"]
+        assert matchmaker["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == (
+            "matchmaker"
+        )
+        (scrape,) = matchmaker["ingress"]
+        assert [p["port"] for p in scrape["ports"]] == [9090]
+        assert scrape["from"] == [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+        ]
 
 
 # --- autoscaling ---------------------------------------------------------------------------------
@@ -560,7 +598,7 @@ def test_autoscalers_target_workloads_that_exist(renders):
         scaled = {s["spec"]["scaleTargetRef"]["name"] for s in render.of("ScaledObject")}
         assert not set(hpas) & scaled, f"{render.name}: a Deployment with an HPA and a ScaledObject"
         assert "gateway" in hpas, render.name
-        assert {"zone-town", "zone-wilds"} <= set(hpas) | scaled, render.name
+        assert {"zone-town", "zone-wilds", "matchmaker"} <= set(hpas) | scaled, render.name
         for target, hpa in hpas.items():
             at = where(render, hpa)
             assert hpa["spec"]["scaleTargetRef"]["kind"] == "Deployment"
@@ -602,20 +640,75 @@ def test_players_per_pod_reach_the_zone_autoscalers_through_the_adapter(renders)
                 }
             ]
             assert pods[0]["metric"]["name"] in served
+        # the matchmaker: the queue length (every mode) as an External metric
+        served = {
+            r["name"]["as"] for r in yaml.safe_load(adapter["data"]["config.yaml"])["externalRules"]
+        }
+        hpa = render.get("HorizontalPodAutoscaler", "matchmaker")
+        external = [m["external"] for m in hpa["spec"]["metrics"] if m["type"] == "External"]
+        assert external == [
+            {
+                "metric": {"name": "openmmo_matchmaking_queue_length"},
+                "target": {"type": "AverageValue", "averageValue": "100"},
+            }
+        ]
+        assert external[0]["metric"]["name"] in served
     for name in ("overlay dev", "overlay staging"):  # no adapter: no metric that cannot be read
-        for zone in ("zone-town", "zone-wilds"):
-            metrics = renders[name].get("HorizontalPodAutoscaler", zone)["spec"]["metrics"]
+        for workload in ("zone-town", "zone-wilds", "matchmaker"):
+            metrics = renders[name].get("HorizontalPodAutoscaler", workload)["spec"]["metrics"]
             assert {m["type"] for m in metrics} == {"Resource"}
 
 
-def test_keda_replaces_the_zone_autoscalers(renders):
+def test_keda_replaces_the_zone_and_matchmaker_autoscalers(renders, tmp_path):
     render = renders["base+keda"]
     assert {h["metadata"]["name"] for h in render.of("HorizontalPodAutoscaler")} == {"gateway"}
-    for scaled_object in render.of("ScaledObject"):
-        triggers = {t["type"] for t in scaled_object["spec"]["triggers"]}
-        assert {"prometheus", "redis", "cron", "cpu", "memory"} <= triggers
-        behavior = scaled_object["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+    scaled = {s["metadata"]["name"]: s["spec"] for s in render.of("ScaledObject")}
+    assert set(scaled) == {"zone-town", "zone-wilds", "matchmaker"}
+    for spec in scaled.values():
+        behavior = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
         assert behavior["scaleDown"] == SCALE_DOWN
+    for zone in ("zone-town", "zone-wilds"):
+        triggers = {t["type"] for t in scaled[zone]["triggers"]}
+        assert triggers == {"prometheus", "cron", "cpu", "memory"}, (
+            "the queues are not a zone signal"
+        )
+    # the matchmaker: one listLength trigger per mode on the real list, <NAMESPACE>:mm:q:<mode>
+    namespace = config_map_data(render, "openmmo-config")["NAMESPACE"]
+    redis = [t for t in scaled["matchmaker"]["triggers"] if t["type"] == "redis"]
+    assert [t["metadata"]["listName"] for t in redis] == [
+        f"{namespace}:mm:q:dungeon",
+        f"{namespace}:mm:q:duel",
+    ]
+    assert {t["type"] for t in scaled["matchmaker"]["triggers"]} == {"redis", "cpu"}
+    assert render.get("Deployment", "matchmaker")
+    # an overlay's own NAMESPACE reaches the list names (the component's replacement runs after
+    # the overlay merged its value into openmmo-config)
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [os.path.relpath(KUSTOMIZE / "base", overlay)],
+                "components": [os.path.relpath(KUSTOMIZE / "components" / "keda", overlay)],
+                "configMapGenerator": [
+                    {
+                        "name": "openmmo-config",
+                        "behavior": "merge",
+                        "literals": ["NAMESPACE=openmmo-eu1"],
+                    }
+                ],
+            }
+        )
+    )
+    merged = Render("overlay+keda", build(overlay))
+    lists = [
+        t["metadata"]["listName"]
+        for t in merged.get("ScaledObject", "matchmaker")["spec"]["triggers"]
+        if t["type"] == "redis"
+    ]
+    assert lists == ["openmmo-eu1:mm:q:dungeon", "openmmo-eu1:mm:q:duel"]
 
 
 # --- overlays --------------------------------------------------------------------------------
@@ -699,6 +792,18 @@ def test_prod_zones_run_on_the_game_server_nodes(renders):
             "spec"
         ]
         assert "tolerations" not in spec and "nodeSelector" not in spec
+    # the matchmaker spreads like the gateway and stays off the game-server nodes
+    for name in ("gateway", "matchmaker"):
+        spec = renders["overlay prod"].get("Deployment", name)["spec"]["template"]["spec"]
+        assert "tolerations" not in spec and "nodeSelector" not in spec, name
+        (term,) = spec["affinity"]["podAntiAffinity"][
+            "preferredDuringSchedulingIgnoredDuringExecution"
+        ]
+        assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+        assert (
+            term["podAffinityTerm"]["labelSelector"]["matchLabels"]["app.kubernetes.io/component"]
+            == name
+        )
 
 
 # --- components ------------------------------------------------------------------------------
@@ -715,7 +820,12 @@ def test_monitoring_scrapes_the_gateway_and_zone_ports(renders):
         if monitor["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()
         and "openmmo.io/exposure" not in s["metadata"]["labels"]
     ]
-    assert {s["metadata"]["name"] for s in scraped} == {"gateway", "zone-town", "zone-wilds"}
+    assert {s["metadata"]["name"] for s in scraped} == {
+        "gateway",
+        "zone-town",
+        "zone-wilds",
+        "matchmaker",
+    }
     for service in scraped:
         assert ports & {p["name"] for p in service["spec"]["ports"]}
 
@@ -748,6 +858,15 @@ def test_istio_canary_split_and_mesh_security(renders):
         )
     assert render.get("AuthorizationPolicy", "gateway")["spec"]["action"] == "ALLOW"
     assert render.get("Gateway", "openmmo")
+    # the matchmaker: GET /metrics on 9090 only, which an out-of-mesh Prometheus scrapes in
+    # plain text
+    (rule,) = render.get("AuthorizationPolicy", "matchmaker")["spec"]["rules"]
+    assert rule["to"] == [
+        {"operation": {"ports": ["9090"], "methods": ["GET"], "paths": ["/metrics"]}}
+    ]
+    peer = render.get("PeerAuthentication", "matchmaker")["spec"]
+    assert peer["selector"]["matchLabels"]["app.kubernetes.io/component"] == "matchmaker"
+    assert peer["portLevelMtls"] == {"9090": {"mode": "PERMISSIVE"}}
 
 
 def test_cluster_level_components_stand_alone(renders):

@@ -170,6 +170,21 @@ def test_the_seed_targets_are_alerted_on():
     )
 
 
+def test_the_matchmaker_is_alerted_on():
+    expressions = {a["alert"]: a["expr"] for a in alerts()}
+    assert "> 60" in expressions["OpenMMOMatchmakingWaitHigh"]
+    assert (
+        "openmmo_matchmaking_wait_seconds"
+        in {r["record"]: r["expr"] for g in rule_groups() for r in g["rules"] if "record" in r}[
+            "openmmo:matchmaking_wait_seconds:p95_by_mode"
+        ]
+    )
+    assert 'result="no_channel"' in expressions["OpenMMOMatchmakingNoChannel"]
+    assert "matched|expired" in expressions["OpenMMOMatchmakingStalled"]
+    # Kustomize's ServiceMonitor names the job after the component: `matchmaker`
+    assert "matchmaker" in expressions["OpenMMOTargetDown"]
+
+
 # --- metric names ----------------------------------------------------------------------------
 
 
@@ -222,6 +237,10 @@ TOPICS = {
     "saves": "openmmo_character_saves_total",
     "save duration": "openmmo_character_save_duration_seconds_bucket",
     "checkpoints": "openmmo_checkpoints_total",
+    "matchmaking queue": "openmmo_matchmaking_queue_length",
+    "matchmaking wait": "openmmo_matchmaking_wait_seconds_bucket",
+    "matches and unplaced groups": "openmmo_matchmaking_groups_total",
+    "matchmaking tickets": "openmmo_matchmaking_tickets_total",
 }
 
 

@@ -55,6 +55,18 @@ app.kubernetes.io/part-of: openmmo
 {{- printf "%s-gateway" (include "openmmo.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{- define "openmmo.matchmaker.fullname" -}}
+{{- printf "%s-matchmaker" (include "openmmo.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The Redis list holding a matchmaking mode's waiting tickets, `<NAMESPACE>:mm:q:<mode>`
+(src/openmmo/matchmaking/redis.py). Call with (dict "root" $ "mode" "dungeon").
+*/}}
+{{- define "openmmo.matchmaker.queueList" -}}
+{{- printf "%s:mm:q:%s" .root.Values.config.namespace .mode -}}
+{{- end -}}
+
 {{/* A zone's name. Call with (dict "root" $ "zone" $zone). */}}
 {{- define "openmmo.zone.fullname" -}}
 {{- printf "%s-zone-%s" (include "openmmo.fullname" .root) .zone.name | trunc 54 | trimSuffix "-" -}}
@@ -305,7 +317,11 @@ Fail when an optional component is enabled but the cluster (or `helm template
 {{- end -}}
 {{- end -}}
 
-{{/* The HPA metrics list. Call with the autoscaling values (and "players" true for zones). */}}
+{{/*
+The HPA metrics list. Call with the autoscaling values: playersPerPod (zones) adds the Pods
+metric openmmo_players_online, queueLengthPerPod (matchmaker) the External metric
+openmmo_matchmaking_queue_length; both are served by prometheus-adapter.
+*/}}
 {{- define "openmmo.hpaMetrics" -}}
 {{- if gt (int64 .targetCPUUtilizationPercentage) 0 }}
 - type: Resource
@@ -331,6 +347,15 @@ Fail when an optional component is enabled but the cluster (or `helm template
     target:
       type: AverageValue
       averageValue: {{ .playersPerPod | int64 | toString | quote }}
+{{- end }}
+{{- if gt (int64 (.queueLengthPerPod | default 0)) 0 }}
+- type: External
+  external:
+    metric:
+      name: openmmo_matchmaking_queue_length
+    target:
+      type: AverageValue
+      averageValue: {{ .queueLengthPerPod | int64 | toString | quote }}
 {{- end }}
 {{- end -}}
 
