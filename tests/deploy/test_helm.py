@@ -453,12 +453,15 @@ def test_one_deployment_per_zone_with_channels_as_replicas(helm):
         env = env_of(deployment["spec"]["template"]["spec"]["containers"][0])
         assert env["WORLD_ZONE_ID"]["value"] == str(zone_id)
         assert env["PUBLIC_WS_URL"]["value"] == "ws://$(POD_IP):7000/ws"
+        assert env["ACCEPT_ZONE_TICKETS"]["value"] == "false"  # per-pod URLs by default
         names = list(env)
         assert names.index("POD_IP") < names.index("PUBLIC_WS_URL"), "$(POD_IP) would not expand"
     docs = helm.render_ci("all-features-values.yaml")
     town = named(docs, "Deployment", "openmmo-zone-town")["spec"]["template"]["spec"]
     env = env_of(town["containers"][0])
-    assert env["PUBLIC_WS_URL"]["value"] == "wss://play.example.com/town/$(SERVER_NAME)/ws"
+    # two channels behind one LoadBalancer address honour each other's tickets
+    assert env["PUBLIC_WS_URL"]["value"] == "wss://play.example.com/town/ws"
+    assert env["ACCEPT_ZONE_TICKETS"]["value"] == "true"
     assert env["MAX_PLAYERS"]["value"] == "1500"  # a zone's own keys win over zoneDefaults
     assert town["containers"][0]["resources"]["limits"] == {"cpu": "1", "memory": "1Gi"}
 
