@@ -67,6 +67,11 @@ WORKDIR /app
 # above. /version and `openmmo version` read OPENMMO_GIT_COMMIT and OPENMMO_BUILD_DATE.
 ARG OPENMMO_GIT_COMMIT=unknown
 ARG OPENMMO_BUILD_DATE=unknown
+# podman/buildah reuse a cached ENV or LABEL step even when the build argument it expands has
+# changed (containers/buildah#5501), so a rebuild would keep the previous commit and date. A
+# RUN's cache key does include the build arguments: this one makes the steps below use this
+# build's values, and checks that the installed command starts on the runtime base.
+RUN openmmo version
 ENV OPENMMO_GIT_COMMIT=${OPENMMO_GIT_COMMIT} \
     OPENMMO_BUILD_DATE=${OPENMMO_BUILD_DATE}
 LABEL org.opencontainers.image.title="openmmo" \

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install up test lint typecheck unit e2e docs services tools sync-monitoring bench clean
+.PHONY: help install up test lint typecheck unit e2e docs services tools sync-monitoring bench container-test clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -42,14 +42,18 @@ unit: $(STAMP)  ## Fast tests (no server processes).
 e2e: $(STAMP)  ## End-to-end tests with real processes and sockets.
 	$(BIN)/pytest -m e2e -q
 
-test: services tools lint typecheck  ## Everything: lint, types, unit, integration, end-to-end.
+test: services tools lint typecheck  ## Everything: lint, types, unit, integration, end-to-end, containers.
 	$(BIN)/pytest -q
+	scripts/container-smoke.sh
 
 bench: $(STAMP) services  ## Benchmarks (minutes): tick cost, players per core, HTTP, cross-server.
 	$(BIN)/python benchmarks/tick_cost.py
 	$(BIN)/python benchmarks/capacity.py --steps 500 1000 1250 1500
 	$(BIN)/python benchmarks/http_gateway.py
 	$(BIN)/python benchmarks/cross_server.py
+
+container-test: $(STAMP)  ## Build the image with podman, run compose.yaml, play through nginx (1-3 min).
+	scripts/container-smoke.sh
 
 clean:  ## Remove the virtualenv and caches.
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

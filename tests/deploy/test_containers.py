@@ -346,6 +346,7 @@ def test_compose_has_no_version_key_and_the_expected_services(raw_compose, compo
         "gateway",
         "zone1",
         "zone2",
+        "matchmaker",
         "nginx",
         "prometheus",
         "grafana",
@@ -378,6 +379,7 @@ def test_every_long_running_service_has_a_healthcheck(compose):
         "gateway": "openmmo healthcheck",
         "zone1": "openmmo healthcheck",
         "zone2": "openmmo healthcheck",
+        "matchmaker": "openmmo healthcheck",
         "nginx": "http://127.0.0.1:8080/",
         "prometheus": "http://127.0.0.1:9090/-/ready",
         "grafana": "http://127.0.0.1:3000/api/health",
@@ -736,7 +738,7 @@ def test_prometheus_config_loads_the_monitoring_rules(tmp_path):
     assert result.returncode == 0, output(result)
 
 
-def test_prometheus_scrapes_gateway_zones_and_itself(compose):
+def test_prometheus_scrapes_gateway_zones_matchmaker_and_itself(compose):
     config = yaml.safe_load(PROMETHEUS.read_text())
     targets = {
         job["job_name"]: sorted(t for sc in job["static_configs"] for t in sc["targets"])
@@ -745,10 +747,12 @@ def test_prometheus_scrapes_gateway_zones_and_itself(compose):
     services = compose["services"]
     gateway = services["gateway"]["environment"]["METRICS_PORT"]
     zones = [f"zone{z}:{services[f'zone{z}']['environment']['METRICS_PORT']}" for z in (1, 2)]
+    matchmaker = services["matchmaker"]["environment"]["METRICS_PORT"]
     assert targets == {
         "prometheus": ["localhost:9090"],
         "openmmo-gateway": [f"gateway:{gateway}"],
         "openmmo-zone": zones,
+        "openmmo-matchmaker": [f"matchmaker:{matchmaker}"],
     }
     for job in config["scrape_configs"]:
         for static in job["static_configs"]:
