@@ -7,6 +7,7 @@ from openmmo.storage import (
     Conflict,
     InsufficientItems,
     NotOwner,
+    StorageUnavailable,
     TransferRecord,
     TransferRefused,
 )
@@ -231,5 +232,14 @@ async def test_names_bans_and_audit(storage):
     await storage.record_audit("ban", c.account_id, "griefing")
 
 
-async def test_ping(storage):
-    await storage.ping()
+async def test_ping_answers_while_the_storage_is_reachable(storage):
+    assert await storage.ping() is None
+
+
+async def test_ping_of_an_unreachable_database_says_unavailable():
+    storage = SqlStorage(create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none"))
+    try:
+        with pytest.raises(StorageUnavailable):
+            await storage.ping()
+    finally:
+        await storage.close()

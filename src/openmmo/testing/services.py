@@ -5,6 +5,7 @@ tests that kill a dependency. The shared services are never stopped.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import os
 import pwd
@@ -60,7 +61,7 @@ def drop_database(url: str, admin_url: str = PG_ADMIN_URL) -> None:
     _psql(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-class Throwaway:
+class Throwaway(abc.ABC):
     """A server process of our own on a free port; :meth:`kill` stops it hard, :meth:`start`
     brings it back on the same port (and, where the server keeps data, the same data)."""
 
@@ -71,8 +72,9 @@ class Throwaway:
         self.dir = Path(tempfile.mkdtemp(prefix=f"openmmo-{self.name}-"))
         self.process: subprocess.Popen[bytes] | None = None
 
+    @abc.abstractmethod
     def command(self) -> list[str]:
-        raise NotImplementedError  # pragma: no cover - every subclass defines it
+        """The server's command line, listening on ``self.port``."""
 
     def start(self, timeout_s: float = 30.0) -> None:
         log = (self.dir / "server.log").open("ab")
