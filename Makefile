@@ -46,11 +46,12 @@ test: services tools lint typecheck  ## Everything: lint, types, unit, integrati
 	$(BIN)/pytest -q
 	scripts/container-smoke.sh
 
-bench: $(STAMP) services  ## Benchmarks (minutes): tick cost, players per core, HTTP, cross-server.
+bench: $(STAMP) services  ## Benchmarks (minutes): tick cost, players per core, HTTP, cross-server, 5,000 players.
 	$(BIN)/python benchmarks/tick_cost.py
 	$(BIN)/python benchmarks/capacity.py --steps 500 1000 1250 1500
 	$(BIN)/python benchmarks/http_gateway.py
 	$(BIN)/python benchmarks/cross_server.py
+	$(BIN)/python benchmarks/crowd.py --bots 5000 --movers 1000
 
 container-test: $(STAMP)  ## Build the image with podman, run compose.yaml, play through nginx (1-3 min).
 	scripts/container-smoke.sh

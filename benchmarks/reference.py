@@ -284,20 +284,25 @@ async def feed_tickets(
 # --- one step -------------------------------------------------------------------------------
 async def run_bots(
     binaries: dict[str, Path],
-    port: int,
+    port: int | str,
     bots: int,
     hold: float,
     rate: float,
     out: Path,
     window: Window,
     tickets: tuple[str, str] | None,
+    *,
+    extra: tuple[str, ...] = (),
+    core: str | None = BOTS_CORE,
 ) -> dict[str, Any]:
-    """Run bots.c for one step; ``tickets`` = (gateway url, run id) to fetch real tickets."""
+    """Run bots.c for one step; ``tickets`` = (gateway url, run id) to fetch real tickets;
+    ``port`` may list several ("7001,7002"); ``extra`` adds bots.c options; ``core`` pins it
+    (None: anywhere)."""
     command = [
-        "taskset", "-c", BOTS_CORE, str(binaries["bots"]), "--port", str(port),
+        *(["taskset", "-c", core] if core else []), str(binaries["bots"]), "--port", str(port),
         "--bots", str(bots), "--hold", str(hold), "--settle", "3", "--rate", str(rate),
         "--inflight", "200", "--join-timeout", str(bots / rate * 2 + 60), "--linger", "3",
-        "--out", str(out),
+        "--out", str(out), *extra,
     ]  # fmt: skip
     if tickets:
         command += ["--tokens", "-"]

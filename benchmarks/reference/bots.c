@@ -3,6 +3,9 @@
  *   cc -O2 -o bots bots.c -lm
  *   ./bots --port 7001 --bots 1000 --tokens tickets.txt --hold 20 --out report.json
  *   (--tokens - reads one ticket per line from stdin, connecting each bot as its line arrives)
+ *   ./bots --port 7001,7002 --bots 5000 --movers 1000 ...   (bot i connects to port i mod 2;
+ *   every (bots/movers)-th bot plays the full behaviour, the others stand idle and only chat,
+ *   every --idle-chat-every s)
  *
  * Single-threaded epoll. Each bot: WebSocket upgrade to /ws with subprotocol
  * openmmo.v1.msgpack and its ticket in ?token= (docs/reference/protocol.md §2), waits for
@@ -14,6 +17,9 @@
  * `ack` >= seq (read at its fixed offset, the snapshot is not decoded), attacks and chat by
  * the `ack`/`error` carrying their seq. A `join_game` answered `unavailable` or
  * `character_busy` is sent again a second later (§2.7), up to 10 times.
+ *
+ * An idle bot sends no move or attack: its latencies are its chat acks and the gaps between the
+ * snapshots it receives (how fresh its view of the others is; reported as "idle_snapshot_gap").
  *
  * Timeline: connect (at most --rate per second) -> when every bot plays (or --join-timeout)
  * wait --settle s -> measure --hold s (prints {"event":"window_start"} and
@@ -46,7 +52,9 @@
 /* ---------------------------------------------------------------------------------------- */
 /* options                                                                                   */
 static const char *opt_host = "127.0.0.1";
-static int opt_port = 7001;
+static int opt_ports[16] = {7001}, opt_nports = 1;
+static int opt_movers = -1; /* -1: every bot moves */
+static double opt_idle_chat_every = 20.0;
 static const char *opt_path = "/ws";
 static int opt_bots = 100;
 static const char *opt_tokens = NULL; /* NULL: every bot presents "x"; "-": stdin */
@@ -111,6 +119,7 @@ static const char *ACTION[A_N] = {"move", "attack", "chat"};
 /* Counters of the measurement window (reset when it starts). */
 typedef struct {
     hist_t lat[A_N];
+    hist_t idle_gap; /* ms between snapshots received by idle bots */
     uint64_t sent[A_N];
     uint64_t snapshots, snapshot_bytes, snapshot_entities, snapshot_scans, rejections, errors, frames_in, bytes_in;
 } window_t;
@@ -119,6 +128,7 @@ static window_t win;
 /* Error kinds over the whole run. */
 #define MAX_KINDS 64
 static struct { char name[48]; uint64_t n; } kinds[MAX_KINDS];
+static int movers_total;
 static uint64_t errors_total, requests_total, rejections_total, unanswered_total, join_retries_total;
 static void fail(const char *fmt, ...) {
     char name[48];
@@ -163,7 +173,8 @@ typedef struct {
     double x, y, hx, hy, heading, zw, zh;
     double sx, sy; int have_server_pos; /* own position in the last snapshot scanned */
     uint32_t target; double target_dist; int have_target;
-    int pvp, stopping, close_code, join_retries;
+    int pvp, stopping, close_code, join_retries, mover;
+    int64_t last_snapshot;
     int64_t join_retry_at;
 } bot_t;
 
@@ -300,6 +311,10 @@ static void do_chat(bot_t *b, int64_t now) {
 }
 
 static void bot_act(bot_t *b, int64_t now) {
+    if (!b->mover) {
+        if (now >= b->next_chat) { b->next_chat = now + (int64_t)(opt_idle_chat_every * 1e9); do_chat(b, now); }
+        return;
+    }
     if (now >= b->next_sync) {
         b->next_sync = now + 1000000000LL;
         if (b->have_server_pos) { b->x = b->sx; b->y = b->sy; }
@@ -318,6 +333,11 @@ static void on_snapshot(bot_t *b, const uint8_t *p, size_t len, int64_t now) {
     uint32_t ack = be32(p + ACK_AT);
     win.snapshots++;
     win.snapshot_bytes += len;
+    if (!b->mover) {
+        if (b->last_snapshot) hist_record(&win.idle_gap, (now - b->last_snapshot) / 1e6);
+        b->last_snapshot = now;
+        return; /* an idle bot needs no targets and no position */
+    }
     while (b->mhead != b->mtail && b->moves[b->mhead % MOVE_RING].seq <= ack) {
         hist_record(&win.lat[A_MOVE], (now - b->moves[b->mhead % MOVE_RING].t) / 1e6);
         b->mhead++;
@@ -404,7 +424,7 @@ static void on_message(bot_t *b, const uint8_t *p, size_t len, int64_t now) {
         b->x = b->hx = x; b->y = b->hy = y; b->zw = w; b->zh = h;
         b->heading = rng_range(0, 2 * M_PI);
         b->next_attack = now + (int64_t)(rng_range(0, opt_attack_every) * 1e9);
-        b->next_chat = now + (int64_t)(rng_range(0, opt_chat_every) * 1e9);
+        b->next_chat = now + (int64_t)(rng_range(0, b->mover ? opt_chat_every : opt_idle_chat_every) * 1e9);
         b->next_sync = now + 1000000000LL;
         b->state = S_PLAYING;
         inflight--;
@@ -504,7 +524,7 @@ static void on_writable(bot_t *b) {
                            "GET %s?token=%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: openmmo.v1.msgpack\r\n\r\n",
-                           opt_path, token, opt_host, opt_port, key);
+                           opt_path, token, opt_host, opt_ports[b->index % opt_nports], key);
         b->state = S_UPGRADING;
         ep_set(b, EPOLLIN, EPOLL_CTL_MOD);
         bot_write(b, (uint8_t *)req, (size_t)len);
@@ -536,7 +556,9 @@ static void bot_connect(bot_t *b) {
     b->started = now_ns();
     inflight++;
     requests_total++;
-    if (connect(b->fd, (struct sockaddr *)&server_addr, sizeof server_addr) && errno != EINPROGRESS) {
+    struct sockaddr_in addr = server_addr;
+    addr.sin_port = htons((uint16_t)opt_ports[b->index % opt_nports]);
+    if (connect(b->fd, (struct sockaddr *)&addr, sizeof addr) && errno != EINPROGRESS) {
         char why[40];
         snprintf(why, sizeof why, "connect_failed_%s", strerrorname_np(errno));
         bot_close(b, why);
@@ -588,8 +610,8 @@ static double cpu_seconds(void) {
 static void write_report(double window_s, double cpu_s, int playing_end) {
     FILE *f = opt_out ? fopen(opt_out, "w") : stdout;
     if (!f) { perror("report"); return; }
-    fprintf(f, "{\n  \"bots\": %d,\n  \"connected\": %d,\n  \"playing\": %d,\n", opt_bots,
-            connected_total, playing_end);
+    fprintf(f, "{\n  \"bots\": %d,\n  \"movers\": %d,\n  \"connected\": %d,\n  \"playing\": %d,\n",
+            opt_bots, movers_total, connected_total, playing_end);
     fprintf(f, "  \"window_s\": %.3f,\n  \"bots_cpu\": %.3f,\n  \"actions\": {", window_s, cpu_s / window_s);
     for (int a = 0; a < A_N; a++) {
         const hist_t *h = &win.lat[a];
@@ -599,7 +621,12 @@ static void write_report(double window_s, double cpu_s, int playing_end) {
                 hist_pct(h, 50), hist_pct(h, 95), hist_pct(h, 99), h->max_ms,
                 h->count ? h->total_ms / h->count : 0.0);
     }
-    fprintf(f, "\n  },\n  \"snapshots\": %llu,\n  \"snapshots_per_bot_s\": %.2f,\n"
+    const hist_t *g = &win.idle_gap;
+    fprintf(f, "\n  },\n  \"idle_snapshot_gap\": {\"count\": %llu, \"p50_ms\": %.2f, \"p95_ms\": %.2f, "
+               "\"p99_ms\": %.2f, \"max_ms\": %.2f, \"mean_ms\": %.2f}",
+            (unsigned long long)g->count, hist_pct(g, 50), hist_pct(g, 95), hist_pct(g, 99), g->max_ms,
+            g->count ? g->total_ms / g->count : 0.0);
+    fprintf(f, ",\n  \"snapshots\": %llu,\n  \"snapshots_per_bot_s\": %.2f,\n"
                "  \"snapshot_bytes_mean\": %.1f,\n  \"snapshot_entities_mean_scanned\": %.1f,\n",
             (unsigned long long)win.snapshots,
             playing_end ? win.snapshots / window_s / playing_end : 0.0,
@@ -622,7 +649,8 @@ static void write_report(double window_s, double cpu_s, int playing_end) {
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: bots [--host H] [--port P] [--path /ws] [--bots N] [--tokens FILE|-]\n"
+            "usage: bots [--host H] [--port P[,P...]] [--path /ws] [--bots N] [--tokens FILE|-]\n"
+            "            [--movers N] [--idle-chat-every S]\n"
             "            [--rate CONNECTS_PER_S] [--inflight N] [--settle S] [--hold S] [--linger S]\n"
             "            [--join-timeout S] [--move-hz HZ] [--attack-every S] [--chat-every S]\n"
             "            [--out FILE] [--seed N]\n");
@@ -635,7 +663,15 @@ int main(int argc, char **argv) {
         if (i + 1 >= argc) usage();
         const char *v = argv[++i];
         if (!strcmp(a, "--host")) opt_host = v;
-        else if (!strcmp(a, "--port")) opt_port = atoi(v);
+        else if (!strcmp(a, "--port")) {
+            opt_nports = 0;
+            for (char *s = (char *)v, *e; *s && opt_nports < 16; s = *e ? e + 1 : e) {
+                opt_ports[opt_nports++] = (int)strtol(s, &e, 10);
+                if (e == s) usage();
+            }
+        }
+        else if (!strcmp(a, "--movers")) opt_movers = atoi(v);
+        else if (!strcmp(a, "--idle-chat-every")) opt_idle_chat_every = atof(v);
         else if (!strcmp(a, "--path")) opt_path = v;
         else if (!strcmp(a, "--bots")) opt_bots = atoi(v);
         else if (!strcmp(a, "--tokens")) opt_tokens = v;
@@ -668,11 +704,17 @@ int main(int argc, char **argv) {
     signal(SIGTERM, on_signal);
     memset(&server_addr, 0, sizeof server_addr);
     server_addr.sin_family = AF_INET;
-    server_addr.sin_port = htons((uint16_t)opt_port);
     if (inet_pton(AF_INET, opt_host, &server_addr.sin_addr) != 1) { fprintf(stderr, "bad --host\n"); return 2; }
 
     bots = calloc((size_t)opt_bots, sizeof *bots);
-    for (int i = 0; i < opt_bots; i++) { bots[i].index = i; bots[i].fd = -1; }
+    if (opt_movers < 0 || opt_movers > opt_bots) opt_movers = opt_bots;
+    for (int i = 0; i < opt_bots; i++) {
+        bots[i].index = i;
+        bots[i].fd = -1;
+        /* movers spread evenly over the bots (and so over the ports) */
+        bots[i].mover = (int)(((int64_t)i * opt_movers) % opt_bots) < opt_movers;
+        movers_total += bots[i].mover;
+    }
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (opt_tokens) {
         tokens = calloc((size_t)opt_bots, sizeof *tokens);
