@@ -7,6 +7,10 @@ every name they use is exported here.
 
 from __future__ import annotations
 
+import gc
+import time
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 _FAST_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0)
@@ -115,6 +119,33 @@ MATCHMAKING_WAIT = Histogram(
     ["mode"],
     buckets=(0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0),
 )
+
+GC_PAUSE = Histogram(
+    "openmmo_gc_pause_seconds",
+    "Time the event loop stood still in one garbage collection, per generation.",
+    ["generation"],
+    buckets=(0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25),
+)
+
+
+def watch_gc() -> None:
+    """Time every garbage collection into :data:`GC_PAUSE` (once per process)."""
+    if _gc_callback in gc.callbacks:
+        return
+    for generation in ("0", "1", "2"):
+        GC_PAUSE.labels(generation)
+    gc.callbacks.append(_gc_callback)
+
+
+_gc_started = 0.0
+
+
+def _gc_callback(phase: str, info: dict[str, Any]) -> None:
+    global _gc_started
+    if phase == "start":
+        _gc_started = time.perf_counter()
+    else:
+        GC_PAUSE.labels(str(info["generation"])).observe(time.perf_counter() - _gc_started)
 
 
 def initialise_matchmaking(modes: list[str]) -> None:

@@ -51,6 +51,7 @@ from openmmo.metrics import (
     MATCHMAKING_TICKETS,
     initialise_gateway,
     initialise_matchmaking,
+    watch_gc,
 )
 from openmmo.ratelimit import RateLimiter, RateLimiterUnavailable
 from openmmo.sessions import (
@@ -122,6 +123,7 @@ class GatewayService:
         self.matchmaking = matchmaking
         self.match_modes = DEFAULT_MODES if match_modes is None else match_modes
         initialise_gateway([spec.name for spec in zones.values()])
+        watch_gc()
         initialise_matchmaking(list(self.match_modes))
 
     # --- accounts -------------------------------------------------------------------------
