@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install up test lint typecheck unit e2e docs services tools sync-monitoring bench container-test clean
+.PHONY: help install up test lint typecheck unit e2e docs services tools sync-monitoring bench bench-peers container-test clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,11 @@ bench: $(STAMP) services  ## Benchmarks (minutes): tick cost, players per core, 
 	$(BIN)/python benchmarks/http_gateway.py
 	$(BIN)/python benchmarks/cross_server.py
 	$(BIN)/python benchmarks/crowd.py --bots 5000 --movers 1000
+
+bench-peers: $(STAMP) services  ## Ours against a C epoll server and Colyseus, same harness (~30 min).
+	$(BIN)/python benchmarks/reference.py --steps 1500 2000 2500 3000 --c-steps 1500 2000 3000 4000 5000
+	$(BIN)/python benchmarks/reference.py --servers ours --steps 200 400 600 800 --out reports/reference-small.json
+	$(BIN)/python benchmarks/colyseus.py --steps 200 400 600 800
 
 container-test: $(STAMP)  ## Build the image with podman, run compose.yaml, play through nginx (1-3 min).
 	scripts/container-smoke.sh

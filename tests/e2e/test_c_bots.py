@@ -1,0 +1,104 @@
+"""The C load generator and C reference server of benchmarks/reference/ stay in step with the
+protocol: bots.c plays against a real `openmmo up` (and against server.c), its moves are
+acknowledged by snapshots (it reads the ack at a fixed offset) and nothing errors."""
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from openmmo.testing.local import free_port
+
+pytestmark = pytest.mark.e2e
+
+SOURCES = Path(__file__).resolve().parents[2] / "benchmarks" / "reference"
+
+
+@pytest.fixture(scope="module")
+def binaries(tmp_path_factory):
+    out = tmp_path_factory.mktemp("c-bin")
+    for name in ("bots", "server"):
+        source = str(SOURCES / f"{name}.c")
+        command = ["cc", "-O2", "-Wall", "-Werror", "-o", str(out / name), source, "-lm"]
+        subprocess.run(command, check=True)
+    return out
+
+
+def post(url, body, token=None):
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"}
+        | ({"Authorization": f"Bearer {token}"} if token else {}),
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def run_bots(binaries, tmp_path, port, bots, *extra, tickets=None):
+    out = tmp_path / "report.json"
+    command = [str(binaries / "bots"), "--port", str(port), "--bots", str(bots)]
+    command += ["--hold", "3", "--settle", "0.5", "--out", str(out), *extra]
+    if tickets is not None:
+        (tmp_path / "tickets.txt").write_text("\n".join(tickets) + "\n")
+        command += ["--tokens", str(tmp_path / "tickets.txt")]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    return json.loads(out.read_text())
+
+
+def test_bots_play_a_real_zone_server_movers_and_idle(world, binaries, tmp_path):
+    tickets = []
+    for n in range(6):
+        login = post(f"{world.gateway_url}/auth/device", {"device_id": f"c-bots-test-{n}"})
+        grant = post(f"{world.gateway_url}/api/zones/1/join", {}, login["token"])
+        tickets.append(grant["ticket"])
+    port = world.zone_ports[0]
+    report = run_bots(
+        binaries, tmp_path, port, 6, "--movers", "3", "--idle-chat-every", "1", tickets=tickets
+    )
+    assert report["playing"] == 6 and report["movers"] == 3
+    assert report["errors"]["count"] == 0, report["errors"]
+    moves = report["actions"]["move"]
+    assert moves["count"] >= 3 * 10 * 2  # 3 movers at 10 Hz for ~3 s, each acked
+    assert 0 < moves["p95_ms"] < 1000
+    assert report["actions"]["chat"]["count"] >= 3  # idle bots chat every second
+    gap = report["idle_snapshot_gap"]
+    assert gap["count"] >= 3 * 10 * 2  # idle bots still get the world at ~10 Hz
+    assert 50 < gap["p50_ms"] < 250
+
+
+def test_bots_refused_with_a_bad_ticket_count_errors(world, binaries, tmp_path):
+    report = run_bots(
+        binaries, tmp_path, world.zone_ports[0], 2, "--join-timeout", "5", tickets=["x", "y"]
+    )
+    assert report["playing"] == 0
+    assert report["errors"]["count"] >= 2
+
+
+def test_reference_server_answers_the_same_protocol(binaries, tmp_path):
+    port = free_port()
+    server = subprocess.Popen(
+        [str(binaries / "server"), "--port", str(port), "--snapshot-bytes", "800"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        report = run_bots(binaries, tmp_path, port, 20)
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert report["playing"] == 20
+    assert report["errors"]["count"] == 0, report["errors"]
+    assert report["actions"]["move"]["count"] >= 20 * 10 * 2
+    assert 790 <= report["snapshot_bytes_mean"] <= 820
