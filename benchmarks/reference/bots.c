@@ -124,6 +124,10 @@ typedef struct {
     uint64_t snapshots, snapshot_bytes, snapshot_entities, snapshot_scans, rejections, errors, frames_in, bytes_in;
 } window_t;
 static window_t win;
+/* Over the whole run (not reset by the window): connect -> `joined` of every bot, and when the
+ * first bot connected and the last one joined (the achieved join rate). */
+static hist_t join_hist;
+static int64_t first_connect_at, last_joined_at;
 
 /* Error kinds over the whole run. */
 #define MAX_KINDS 64
@@ -427,6 +431,8 @@ static void on_message(bot_t *b, const uint8_t *p, size_t len, int64_t now) {
         b->next_chat = now + (int64_t)(rng_range(0, b->mover ? opt_chat_every : opt_idle_chat_every) * 1e9);
         b->next_sync = now + 1000000000LL;
         b->state = S_PLAYING;
+        hist_record(&join_hist, (now - b->started) / 1e6);
+        last_joined_at = now;
         inflight--;
         playing_now++;
     } else if (is_error && b->state == S_JOINING) {
@@ -554,6 +560,7 @@ static void bot_connect(bot_t *b) {
     b->rbuf = malloc(b->rcap);
     b->state = S_CONNECTING;
     b->started = now_ns();
+    if (!first_connect_at) first_connect_at = b->started;
     inflight++;
     requests_total++;
     struct sockaddr_in addr = server_addr;
@@ -626,6 +633,11 @@ static void write_report(double window_s, double cpu_s, int playing_end) {
                "\"p99_ms\": %.2f, \"max_ms\": %.2f, \"mean_ms\": %.2f}",
             (unsigned long long)g->count, hist_pct(g, 50), hist_pct(g, 95), hist_pct(g, 99), g->max_ms,
             g->count ? g->total_ms / g->count : 0.0);
+    fprintf(f, ",\n  \"join\": {\"count\": %llu, \"p50_ms\": %.2f, \"p95_ms\": %.2f, \"p99_ms\": %.2f, "
+               "\"max_ms\": %.2f, \"span_s\": %.3f}",
+            (unsigned long long)join_hist.count, hist_pct(&join_hist, 50), hist_pct(&join_hist, 95),
+            hist_pct(&join_hist, 99), join_hist.max_ms,
+            last_joined_at > first_connect_at ? (last_joined_at - first_connect_at) / 1e9 : 0.0);
     fprintf(f, ",\n  \"snapshots\": %llu,\n  \"snapshots_per_bot_s\": %.2f,\n"
                "  \"snapshot_bytes_mean\": %.1f,\n  \"snapshot_entities_mean_scanned\": %.1f,\n",
             (unsigned long long)win.snapshots,

@@ -255,6 +255,7 @@ def build_zone_server(
         tick_interval_s=settings.tick_interval_s,
         snapshot_interval_s=settings.snapshot_interval_s,
         send_budget_s=settings.tick_send_budget_s,
+        max_concurrent_joins=settings.max_concurrent_joins,
         limits=Limits(max_message_bytes=settings.max_message_bytes),
         accept_zone_tickets=settings.accept_zone_tickets,
     )

@@ -117,6 +117,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest time one tick's send loop holds the event loop before yielding.",
     )
+    max_concurrent_joins: int = Field(
+        8,
+        ge=1,
+        le=1000,
+        description="Joins a zone server loads from storage at once; more wait their turn, "
+        "so a burst of joins cannot stall the players already in the world.",
+    )
 
     # --- storage --------------------------------------------------------------------------
     data_dir: Path = Field(Path("var"), description="Directory of the embedded database.")

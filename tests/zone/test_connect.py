@@ -1,9 +1,11 @@
 """Authentication, joining and the session state machine, without sockets."""
 
+import asyncio
 import dataclasses
 
 from openmmo.protocol.codes import CloseCode, Encoding
 from openmmo.protocol.session import Phase
+from openmmo.storage.memory import MemoryStorage
 from tests.zone.conftest import make_zone
 
 
@@ -183,3 +185,45 @@ async def test_a_character_may_retake_its_seat_on_a_full_channel():
     zone.send(second, {"type": "join_game", "seq": 1})
     await zone.settle()
     assert second_t.last("joined")["entity_id"] == character.character_id
+
+
+class GatedStorage(MemoryStorage):
+    """Account lookups wait for ``gate``; counts how many are in flight at once."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.loading = 0
+        self.most_at_once = 0
+
+    async def account_by_id(self, account_id):
+        self.loading += 1
+        self.most_at_once = max(self.most_at_once, self.loading)
+        try:
+            await self.gate.wait()
+            return await super().account_by_id(account_id)
+        finally:
+            self.loading -= 1
+
+
+async def test_joins_load_from_storage_a_few_at_a_time():
+    storage = GatedStorage()
+    zone = make_zone(storage=storage)
+    zone.runtime.join_slots = asyncio.Semaphore(2)
+    connections = []
+    for name in ("aria", "bob", "cyd", "dee", "eve"):
+        account, _ = await zone.account(name)
+        session, transport = zone.connect(zone.tokens.issue_access(account.account_id, name))
+        zone.send(session, {"type": "join_game", "seq": 1})
+        connections.append((session, transport))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert storage.loading == 2  # the other three wait for a slot, not in storage
+    assert all(s.phase is Phase.JOINING for s, _ in connections)
+    gone, _ = connections[4]
+    zone.runtime.disconnect(gone)  # gave up while waiting: never loaded
+    storage.gate.set()
+    await zone.settle()
+    assert storage.most_at_once == 2
+    assert [t.last("joined")["seq"] for _, t in connections[:4]] == [1, 1, 1, 1]
+    assert len(zone.runtime.players) == 4

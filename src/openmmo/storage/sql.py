@@ -174,11 +174,15 @@ class SqlStorage:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
         self._dialect = engine.dialect.name
+        # Single statements need no transaction around them: without one, a read or an atomic
+        # UPDATE ... RETURNING is one round trip instead of three (BEGIN, the statement,
+        # ROLLBACK/COMMIT), which made joining a busy zone server CPU-bound (docs/benchmarks.md).
+        self._single = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     # --- plumbing -------------------------------------------------------------------------
     async def _one(self, statement: Any) -> RowMapping | None:
         try:
-            async with self.engine.connect() as connection:
+            async with self._single.connect() as connection:
                 result = await connection.execute(statement)
                 return result.mappings().first()
         except DB_ERRORS as exc:
@@ -186,7 +190,7 @@ class SqlStorage:
 
     async def _all(self, statement: Any) -> Sequence[RowMapping]:
         try:
-            async with self.engine.connect() as connection:
+            async with self._single.connect() as connection:
                 return (await connection.execute(statement)).mappings().all()
         except DB_ERRORS as exc:
             raise StorageUnavailable(str(exc)) from exc
@@ -343,8 +347,8 @@ class SqlStorage:
     async def acquire_character(
         self, character_id: int, server_id: str, now: float
     ) -> Claim | None:
-        try:
-            async with self.engine.begin() as connection:
+        try:  # the UPDATE ... RETURNING is atomic on its own
+            async with self._single.connect() as connection:
                 return await self._acquire(connection, character_id, server_id, now)
         except DB_ERRORS as exc:
             raise StorageUnavailable(str(exc)) from exc

@@ -14,6 +14,11 @@ be banned. Then the server takes ownership in the database (:mod:`openmmo.storag
 A freshly acquired character is loaded from the database, or from its hot checkpoint when
 that is newer and was written by the previous owner. If the connection went away while
 loading, the character is released again.
+
+Joins load from storage at most ``max_concurrent_joins`` at a time; the rest wait their turn.
+Each costs a few milliseconds of the zone's CPU (four queries), so a burst of hundreds at
+once would otherwise fill the event loop's ready queue and stall the tick of everyone already
+playing; with the limit, a burst makes joining players wait instead.
 """
 
 from __future__ import annotations
@@ -109,7 +114,10 @@ def on_join(rt: ZoneRuntime, session: Session, msg: JoinGame, now: float) -> Non
 
 async def _join(rt: ZoneRuntime, session: Session, seq: int, character_id: int | None) -> None:
     try:
-        character, state = await _take(rt, session, character_id)
+        async with rt.join_slots:
+            if session.phase is not Phase.JOINING:  # left while waiting for a slot
+                return
+            character, state = await _take(rt, session, character_id)
     except JoinRefused as exc:
         if exc.close_code is not None:
             rt.refuse(session, exc.code, exc.message, seq, exc.close_code)

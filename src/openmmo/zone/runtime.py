@@ -12,6 +12,7 @@ advances the world and sends snapshots.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class ZoneConfig:
     tick_interval_s: float = 0.05
     snapshot_interval_s: float = 0.1
     send_budget_s: float = 0.004
+    max_concurrent_joins: int = 8
     slow_consumer_timeout_s: float = 10.0
     limits: Limits = field(default_factory=Limits)
     # Honour join and transfer tickets issued for any channel of this zone, not only this
@@ -93,6 +95,8 @@ class ZoneRuntime:
         self.bytes_in = 0
         self.bytes_out = 0
         self._next_session_id = 1
+        # Admission: joins load from storage this many at a time (see openmmo.zone.joining).
+        self.join_slots = asyncio.Semaphore(config.max_concurrent_joins)
         self._spawn: Spawn | None = None
         initialise_zone(self.spec.name)
 

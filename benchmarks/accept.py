@@ -1,0 +1,190 @@
+"""Accepting players while the zone is busy: a burst of joins into a loaded zone server.
+
+    .venv/bin/python benchmarks/accept.py [--players 2000] [--burst 500] [--rate 500]
+        [--hold 20] [--quiet-load 0.7]
+
+A busy event loop accepts connections slowly (a prototype accepted ~100 per second under tick
+load), and a burst of joins can stall the players already in the world. This measures both.
+The town zone server runs alone on core 0 with ``--players`` C bots playing the seed's
+behaviour (benchmarks/reference.py's setup: gateway and bots on core 1). Halfway through the
+load's measurement window, ``--burst`` more players join at once: their tickets are fetched
+from the gateway first (login by device id, ``POST /api/zones/1/join``), then a second bots.c
+connects them at ``--rate`` per second. Reported: each new player's time from TCP connect to
+``joined`` (WebSocket upgrade, ticket check, character load from PostgreSQL, ownership claim)
+and the achieved join rate; the playing players' P95 action→ack over the window that contains
+the burst. Writes reports/accept.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from capacity import ENV, rss_mb
+from reference import BOTS_CORE, SERVER_CORE, Window, build, row_of, run_bots, show, wait_quiet
+
+from openmmo.testing.cluster import Cluster
+from openmmo.testing.services import REDIS_URL, create_database, drop_database, namespace
+
+
+class LoadWindow(Window):
+    """The load's window, telling the burst when it opened."""
+
+    def __init__(self, pid: int, health_url: str):
+        super().__init__(pid, health_url, None)
+        self.opened = asyncio.Event()
+
+    async def sample(self, event: str) -> None:
+        await super().sample(event)
+        if event == "window_start":
+            self.opened.set()
+
+
+async def fetch_tickets(gateway: str, run: str, count: int) -> list[str]:
+    """Join tickets for ``count`` new players (16 requests at a time)."""
+    tickets: list[str] = [""] * count
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(count):
+        queue.put_nowait(index)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            index = queue.get_nowait()
+            login = await client.post("/auth/device", json={"device_id": f"burst-{run}-{index}"})
+            login.raise_for_status()
+            grant = await client.post(
+                "/api/zones/1/join",
+                json={},
+                headers={"Authorization": f"Bearer {login.json()['token']}"},
+            )
+            grant.raise_for_status()
+            tickets[index] = grant.json()["ticket"]
+
+    limits = httpx.Limits(max_connections=16)
+    async with httpx.AsyncClient(base_url=gateway, limits=limits, timeout=30) as client:
+        await asyncio.gather(*(worker(client) for _ in range(16)))
+    return tickets
+
+
+async def burst(
+    binaries: dict[str, Path],
+    port: int,
+    gateway: str,
+    args: argparse.Namespace,
+    window: LoadWindow,
+    workdir: Path,
+) -> dict[str, Any]:
+    """Wait until the load's window is half over, then join ``--burst`` players at once."""
+    await window.opened.wait()
+    await asyncio.sleep(args.hold / 2 - 4)  # fetching the tickets takes a few seconds
+    started = asyncio.get_running_loop().time()
+    tickets = await fetch_tickets(gateway, namespace(), args.burst)
+    fetched_s = asyncio.get_running_loop().time() - started
+    path = workdir / "burst-tickets.txt"
+    path.write_text("\n".join(tickets) + "\n")
+    out = workdir / "burst.json"
+    proc = await asyncio.create_subprocess_exec(
+        "taskset", "-c", BOTS_CORE, str(binaries["bots"]), "--port", str(port),
+        "--bots", str(args.burst), "--tokens", str(path), "--rate", str(args.rate),
+        "--inflight", str(args.burst), "--settle", "0", "--hold", "2", "--linger", "0",
+        "--join-timeout", "30", "--seed", "7", "--out", str(out),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    await proc.wait()
+    report: dict[str, Any] = json.loads(out.read_text())
+    report["tickets_fetched_s"] = round(fetched_s, 2)
+    return report
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    os.sched_setaffinity(0, {int(BOTS_CORE)})
+    quiet: dict[str, Any] = {}
+    if args.quiet_load:
+        quiet = await asyncio.to_thread(wait_quiet, args.quiet_load, args.quiet_wait)
+    binaries = build()
+    workdir = Path(tempfile.mkdtemp(prefix="openmmo-accept-"))
+    database = create_database()
+    cluster = Cluster(
+        workdir / "cluster",
+        database_url=database,
+        redis_url=REDIS_URL,
+        rabbitmq_url=None,
+        namespace=namespace(),
+        zones=[1],
+        env=ENV,
+        cpus={"zone1-1": SERVER_CORE, "gateway": BOTS_CORE},
+    )
+    try:
+        await asyncio.to_thread(cluster.start)
+        zone = cluster.processes["zone1-1"]
+        assert zone.process is not None
+        window = LoadWindow(zone.process.pid, cluster.health_url("zone1-1"))
+        joining = asyncio.create_task(
+            burst(binaries, zone.server_port, cluster.gateway_url, args, window, workdir)
+        )
+        load = await run_bots(
+            binaries, zone.server_port, args.players, args.hold, 100.0,
+            workdir / "load.json", window, (cluster.gateway_url, namespace()),
+        )  # fmt: skip
+        joined = await joining
+        row = row_of("ours", args.players, load, window, rss_mb=round(rss_mb(zone.process.pid)))
+    finally:
+        await asyncio.to_thread(cluster.stop_all)
+        drop_database(database)
+    return {
+        "started": args.started,
+        "machine": "2 vCPU AMD EPYC VM, Debian 12",
+        "command": " ".join(sys.argv),
+        "quiet": quiet,
+        "load": row,
+        "burst": {
+            "players": args.burst,
+            "rate": args.rate,
+            "playing": joined["playing"],
+            "join": joined["join"],
+            "joins_per_s": round(joined["join"]["count"] / joined["join"]["span_s"], 1)
+            if joined["join"]["span_s"]
+            else None,
+            "errors": joined["errors"],
+            "tickets_fetched_s": joined["tickets_fetched_s"],
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--players", type=int, default=2000, help="playing while the burst joins")
+    parser.add_argument("--burst", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=500.0, help="burst connects per second")
+    parser.add_argument("--hold", type=float, default=20.0)
+    parser.add_argument("--quiet-load", type=float, default=0.7)
+    parser.add_argument("--quiet-wait", type=float, default=1200.0)
+    parser.add_argument("--out", default="reports/accept.json")
+    args = parser.parse_args()
+    args.started = datetime.now(UTC).isoformat(timespec="seconds")
+    result = asyncio.run(run(args))
+    show(result["load"])
+    b = result["burst"]
+    print(
+        f"burst of {b['players']} at {b['rate']:g}/s: {b['playing']} joined, "
+        f"{b['joins_per_s']} joins/s; connect→joined P50 {b['join']['p50_ms']:.1f} "
+        f"P95 {b['join']['p95_ms']:.1f} P99 {b['join']['p99_ms']:.1f} ms; "
+        f"errors {b['errors']['count']} {b['errors']['kinds']}; "
+        f"tickets fetched in {b['tickets_fetched_s']} s"
+    )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
