@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference import (
     BOTS_CORE,
     SERVER_CORE,
+    CpuShare,
     CServer,
     Window,
     core_times,
@@ -147,7 +148,9 @@ async def measure(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any
         pid = await server.start()
         try:
             window = Window(pid, None, server)
-            report = await run_bots(port, bots, args, workdir / f"bots-{bots}.json", window)
+            with CpuShare(pid, args.cpu_share) as limit:
+                report = await run_bots(port, bots, args, workdir / f"bots-{bots}.json", window)
+                throttled = limit.throttled()
             start, end = window.marks["window_start"], window.marks["window_end"]
             a, b = start["stats"], end["stats"]
             wall = end["wall"] - start["wall"]
@@ -174,6 +177,8 @@ async def measure(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any
                 core1_busy=round(core1, 3),
                 bots_bound=report["bots_cpu"] >= BOTS_BOUND,
                 bots_rss_mb=report.get("rss_mb"),
+                cpu_share=args.cpu_share,
+                throttled=throttled,
             )  # fmt: skip
         finally:
             await server.stop()
@@ -203,6 +208,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "quiet": quiet,
         "load_at_end": loadavg(),
         "knee_colyseus": knee(rows),
+        "cpu_share": args.cpu_share,  # the knee is players per this share of a core
         "bots_bound_at": min((r["bots"] for r in rows if r["bots_bound"]), default=None),
         "colyseus": rows,
         "workdir": str(workdir),
@@ -241,6 +247,12 @@ def main() -> None:
         help="wait for a 1-minute load average below this first (0: don't)",
     )
     parser.add_argument("--quiet-wait", type=float, default=1200.0)
+    parser.add_argument(
+        "--cpu-share",
+        type=float,
+        default=None,
+        help="hold the server to this share of its core (e.g. 0.3), so the bots can saturate it",
+    )
     parser.add_argument("--reference", default="reports/reference.json")
     parser.add_argument("--out", default="reports/colyseus.json")
     args = parser.parse_args()

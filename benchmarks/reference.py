@@ -100,6 +100,46 @@ def user_system(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
+CGROUP_CPU = Path("/sys/fs/cgroup/cpu")  # the cgroup v1 cpu controller of these machines
+CPU_PERIOD_US = 10_000  # short periods: throttling delays a server by at most a few ms
+
+
+class CpuShare:
+    """Holds a server process (all its threads) to ``share`` of one core with the kernel's CFS
+    bandwidth control: a core as slow as the load generator can saturate, the same for every
+    server. ``with CpuShare(pid, 0.3):`` ... Without a share, does nothing."""
+
+    def __init__(self, pid: int, share: float | None):
+        self.pid, self.share = pid, share
+        self.group = CGROUP_CPU / f"openmmo-bench-{pid}"
+
+    def __enter__(self) -> CpuShare:
+        if self.share is None:
+            return self
+        if not (CGROUP_CPU / "cpu.cfs_quota_us").exists():
+            raise RuntimeError(f"--cpu-share needs the cgroup v1 cpu controller at {CGROUP_CPU}")
+        self.group.mkdir(exist_ok=True)
+        (self.group / "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
+        (self.group / "cpu.cfs_quota_us").write_text(str(round(CPU_PERIOD_US * self.share)))
+        (self.group / "cgroup.procs").write_text(str(self.pid))
+        return self
+
+    def throttled(self) -> dict[str, int]:
+        """The controller's counters: periods, throttled periods, throttled nanoseconds."""
+        if self.share is None:
+            return {}
+        lines = (self.group / "cpu.stat").read_text().split("\n")
+        return {k: int(v) for k, v in (line.split() for line in lines if line)}
+
+    def __exit__(self, *exc: object) -> None:
+        if self.share is None or not self.group.exists():
+            return
+        for pid in (self.group / "cgroup.procs").read_text().split():
+            with contextlib.suppress(OSError):  # exited meanwhile
+                (CGROUP_CPU / "cgroup.procs").write_text(pid)
+        self.group.rmdir()
+
+
 def build() -> dict[str, Path]:
     out = Path(tempfile.mkdtemp(prefix="openmmo-ref-bin-"))
     binaries = {}
@@ -403,7 +443,12 @@ def show(row: dict[str, Any]) -> None:
 
 # --- the two servers ------------------------------------------------------------------------
 async def measure_ours(
-    binaries: dict[str, Path], steps: list[int], hold: float, rate: float, workdir: Path
+    binaries: dict[str, Path],
+    steps: list[int],
+    hold: float,
+    rate: float,
+    workdir: Path,
+    share: float | None = None,
 ) -> list[dict[str, Any]]:
     database = create_database()
     cluster = Cluster(
@@ -426,11 +471,16 @@ async def measure_ours(
         idle_rss = rss_mb(zone.process.pid)
         for bots in steps:
             window = Window(zone.process.pid, health, None)
-            report = await run_bots(
-                binaries, zone.server_port, bots, hold, rate, workdir / f"ours-{bots}.json",
-                window, (cluster.gateway_url, f"{run}-{bots}"),
+            with CpuShare(zone.process.pid, share) as limit:
+                report = await run_bots(
+                    binaries, zone.server_port, bots, hold, rate, workdir / f"ours-{bots}.json",
+                    window, (cluster.gateway_url, f"{run}-{bots}"),
+                )  # fmt: skip
+                throttled = limit.throttled()
+            row = row_of(
+                "ours", bots, report, window, idle_rss_mb=round(idle_rss, 1),
+                cpu_share=share, throttled=throttled,
             )  # fmt: skip
-            row = row_of("ours", bots, report, window, idle_rss_mb=round(idle_rss, 1))
             rows.append(row)
             show(row)
             await asyncio.to_thread(wait_empty, health, 60)  # every character saved and gone
@@ -469,6 +519,7 @@ async def measure_c(
     rate: float,
     workdir: Path,
     sizes: dict[int, float],
+    share: float | None = None,
 ) -> list[dict[str, Any]]:
     rows = []
     for bots in steps:
@@ -478,10 +529,15 @@ async def measure_c(
         pid = await server.start()
         try:
             window = Window(pid, None, server)
-            report = await run_bots(
-                binaries, port, bots, hold, rate, workdir / f"c-{bots}.json", window, None
-            )
-            row = row_of("c", bots, report, window, snapshot_bytes_target=size)
+            with CpuShare(pid, share) as limit:
+                report = await run_bots(
+                    binaries, port, bots, hold, rate, workdir / f"c-{bots}.json", window, None
+                )
+                throttled = limit.throttled()
+            row = row_of(
+                "c", bots, report, window, snapshot_bytes_target=size, cpu_share=share,
+                throttled=throttled,
+            )  # fmt: skip
         finally:
             await server.stop()
         rows.append(row)
@@ -511,7 +567,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if "ours" in args.servers:
         if args.quiet_load:
             quiet["ours"] = await asyncio.to_thread(wait_quiet, args.quiet_load, args.quiet_wait)
-        ours = await measure_ours(binaries, args.steps, args.hold, args.rate_ours, workdir)
+        ours = await measure_ours(
+            binaries, args.steps, args.hold, args.rate_ours, workdir, args.cpu_share
+        )
     # Sizes only from steps where our server kept up: an overloaded one skips snapshots, and
     # the events then pile up in the next one, which says nothing about the crowd's density.
     sizes = {r["bots"]: r["snapshot_bytes"] for r in ours if r["ok"] and r["snapshot_bytes"]}
@@ -521,8 +579,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         if args.quiet_load:
             quiet["c"] = await asyncio.to_thread(wait_quiet, args.quiet_load, args.quiet_wait)
         reference = await measure_c(
-            binaries, args.c_steps or args.steps, args.hold, args.rate_c, workdir, sizes
-        )
+            binaries, args.c_steps or args.steps, args.hold, args.rate_c, workdir, sizes,
+            args.cpu_share,
+        )  # fmt: skip
     ours_knee, c_knee = knee(ours), knee(reference)
     by_n = {r["bots"]: r for r in reference}
     equal_n = [
@@ -544,6 +603,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "knee_ours": ours_knee,
         "knee_c": c_knee,
         "knee_fraction": round(ours_knee / c_knee, 3) if c_knee else None,
+        "cpu_share": args.cpu_share,  # the knees are players per this share of a core
         "cpu_at_equal_n": equal_n,
         "snapshot_bytes_by_n": sizes,
         "ours": ours,
@@ -579,6 +639,12 @@ def main() -> None:
         help="wait for a 1-minute load average below this first (0: don't)",
     )
     parser.add_argument("--quiet-wait", type=float, default=1200.0)
+    parser.add_argument(
+        "--cpu-share",
+        type=float,
+        default=None,
+        help="hold the server to this share of its core (e.g. 0.3), so the bots can saturate it",
+    )
     parser.add_argument("--out", default="reports/reference.json")
     args = parser.parse_args()
     summary = asyncio.run(main_async(args))
