@@ -104,6 +104,20 @@ async def test_say_reaches_the_area_and_zone_reaches_everyone(zone):
     assert lines(c_t) == [("zone", "to all")]
 
 
+async def test_the_audience_nearby_is_players_in_the_world_once_each(zone):
+    a, _ = await zone.player("aria", x=100, y=100)
+    b, _ = await zone.player("bob", x=110, y=100)
+    c, _ = await zone.player("cid", x=120, y=100)
+    await zone.player("dee", x=900, y=900)
+    zone.runtime.world.add_npc(NPC_KINDS["rat"], 105, 100, zone.clock.monotonic())
+    await zone.tick()
+    assert {s.username for s in zone.runtime.players_near(100, 100)} == {"aria", "bob", "cid"}
+    zone.runtime.disconnect(c)  # gone before the next grid rebuild: its slot is stale
+    audience = zone.runtime.players_near(100, 100)
+    assert sorted(s.username for s in audience) == ["aria", "bob"]
+    assert all(s in (a, b) for s in audience)
+
+
 async def test_global_chat_crosses_servers_through_the_bus():
     bus = MemoryBus()
     one, two = make_zone(bus=bus, server_id="one"), make_zone(bus=bus, server_id="two")

@@ -31,10 +31,9 @@ from openmmo.protocol.snapshot import WireEvent
 from openmmo.sim.combat import apply_attack
 from openmmo.sim.events import Loot
 from openmmo.sim.movement import apply_move
-from openmmo.sim.world import EntityKind
 from openmmo.storage import InsufficientItems, NotOwner, StorageUnavailable
 from openmmo.zone.joining import on_join
-from openmmo.zone.session import Session
+from openmmo.zone.session import Session, push_event_to
 from openmmo.zone.transfer import check_portal, on_switch_channel
 
 if TYPE_CHECKING:
@@ -111,8 +110,7 @@ def on_chat(rt: ZoneRuntime, session: Session, msg: Chat, now: float) -> None:
         return
     event = WireEvent({"type": "chat", "channel": msg.channel.value, **payload})
     recipients: Any = rt.players.values() if msg.channel is ChatChannel.ZONE else _near(rt, session)
-    for recipient in recipients:
-        recipient.push_event(event)
+    push_event_to(recipients, event)
     rt.send(session, {"type": "ack", "seq": msg.seq})
 
 
@@ -158,15 +156,8 @@ async def _whisper(
 def _near(rt: ZoneRuntime, session: Session) -> list[Session]:
     """Players whose interest area covers the speaker (as of the last tick's grid)."""
     assert session.actor is not None
-    x, y = rt.world.position(session.actor.entity_id)
-    found = []
-    for slot in rt.grid.slots_near(rt.grid.cell_at(x, y)).tolist():
-        actor = rt.world.actor_at(slot)
-        if actor is not None and actor.kind is EntityKind.PLAYER:
-            recipient = rt.players.get(actor.entity_id)
-            if recipient is not None:
-                found.append(recipient)
-    if session not in found:
+    found = rt.players_near(*rt.world.position(session.actor.entity_id))
+    if not any(s is session for s in found):
         found.append(session)  # joined after the last grid rebuild: still hears itself
     return found
 

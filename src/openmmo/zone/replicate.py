@@ -39,9 +39,9 @@ from openmmo.replication.area import AreaView
 from openmmo.replication.events import Area, to_wire
 from openmmo.sim.events import Loot
 from openmmo.sim.step import advance
-from openmmo.sim.world import EntityKind
 from openmmo.zone.handlers import grant_loot
 from openmmo.zone.runtime import ZoneRuntime
+from openmmo.zone.session import push_event_to
 
 YIELD_EVERY = 64  # sessions between checks of the send budget
 
@@ -65,19 +65,14 @@ async def tick(rt: ZoneRuntime) -> None:
 
 
 def route_events(rt: ZoneRuntime) -> None:
-    world, grid = rt.world, rt.grid
+    world = rt.world
     for sim_event in world.drain_events():
         if isinstance(sim_event, Loot):
             grant_loot(rt, sim_event)
             continue
         wire, audience = to_wire(sim_event)
         if isinstance(audience, Area):
-            for slot in grid.slots_near(grid.cell_at(audience.x, audience.y)).tolist():
-                actor = world.actor_at(slot)
-                if actor is not None and actor.kind is EntityKind.PLAYER:
-                    session = rt.players.get(actor.entity_id)
-                    if session is not None:
-                        session.push_event(wire)
+            push_event_to(rt.players_near(audience.x, audience.y), wire)
         else:
             session = rt.players.get(audience.entity_id)
             if session is not None:

@@ -30,7 +30,7 @@ from openmmo.protocol.codes import PROTOCOL_VERSION, CloseCode, Encoding, ErrorC
 from openmmo.protocol.messages import ProtocolError, parse_client_message
 from openmmo.protocol.session import Phase, check_allowed
 from openmmo.replication.interest import InterestGrid
-from openmmo.sim.world import ActionRejected, World
+from openmmo.sim.world import ActionRejected, EntityKind, World
 from openmmo.storage import CharacterProgress, Storage
 from openmmo.zone.checkpoint import Checkpointer
 from openmmo.zone.handlers import HANDLERS
@@ -264,6 +264,15 @@ class ZoneRuntime:
                 self.leave_world(session, save=False)
                 session.close(CloseCode.SESSION_REPLACED, "session replaced")
                 self.disconnects[CloseCode.SESSION_REPLACED] += 1
+
+    def players_near(self, x: float, y: float) -> list[Session]:
+        """Sessions of the players in the 3x3 cells around (x, y), as of the last grid rebuild
+        (the audience of a nearby chat line or a hit). Filtered with numpy: a crowd's chat
+        reaches hundreds of players per line."""
+        world = self.world
+        slots = self.grid.slots_near(self.grid.cell_at(x, y))
+        slots = slots[world.used[slots] & (world.kind[slots] == EntityKind.PLAYER)]
+        return [s for s in map(self.players.get, world.ids[slots].tolist()) if s is not None]
 
     def set_writable(self, session: Session, writable: bool) -> None:
         session.writable = writable
