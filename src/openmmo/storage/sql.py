@@ -176,7 +176,7 @@ class SqlStorage:
         self._dialect = engine.dialect.name
         # Single statements need no transaction around them: without one, a read or an atomic
         # UPDATE ... RETURNING is one round trip instead of three (BEGIN, the statement,
-        # ROLLBACK/COMMIT), which made joining a busy zone server CPU-bound (docs/benchmarks.md).
+        # ROLLBACK/COMMIT). Joining a zone server makes four such calls.
         self._single = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     # --- plumbing -------------------------------------------------------------------------
