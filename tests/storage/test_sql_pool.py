@@ -1,0 +1,71 @@
+"""Pooled PostgreSQL connections: pinged only after sitting idle, replaced when dead."""
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from openmmo.storage import StorageUnavailable, sql
+from openmmo.storage.sql import SqlStorage
+from tests.conftest import clean_postgres
+
+
+async def kill_connections(url):
+    """What a database restart does to a pool: the server ends every session of the database."""
+    name = url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name,
+        )
+    finally:
+        await admin.close()
+    await asyncio.sleep(0.3)
+
+
+@pytest.fixture
+async def storage(postgres_url):
+    engine = await clean_postgres(postgres_url)
+    storage = SqlStorage(engine)
+    storage.url = postgres_url
+    yield storage
+    await engine.dispose()
+
+
+@pytest.fixture
+def pings(storage, monkeypatch):
+    counted = []
+    dialect = storage.engine.dialect
+    real = dialect.do_ping
+
+    def do_ping(connection):
+        counted.append(connection)
+        return real(connection)
+
+    monkeypatch.setattr(dialect, "do_ping", do_ping)
+    return counted
+
+
+async def test_a_connection_in_use_is_not_pinged_before_each_query(storage, pings):
+    account = await storage.create_account("busy", None)
+    for _ in range(5):
+        assert (await storage.account_by_id(account.account_id)).username == "busy"
+    assert pings == []  # no extra round trip per query
+
+
+async def test_an_idle_connection_is_pinged_and_a_dead_one_replaced(storage, pings, monkeypatch):
+    account = await storage.create_account("idle", None)
+    await kill_connections(storage.url)
+    monkeypatch.setattr(sql, "PING_IF_IDLE_S", 0.0)  # every pooled connection counts as idle
+    assert (await storage.account_by_id(account.account_id)).username == "idle"
+    assert pings  # the dead connection was found by the ping, not by the query
+
+
+async def test_a_busy_connection_that_died_fails_once_then_the_pool_reconnects(storage):
+    account = await storage.create_account("restart", None)
+    await kill_connections(storage.url)
+    with pytest.raises(StorageUnavailable):
+        await storage.account_by_id(account.account_id)
+    assert (await storage.account_by_id(account.account_id)).username == "restart"
