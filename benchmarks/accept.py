@@ -30,11 +30,19 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from capacity import ENV, rss_mb
-from reference import BOTS_CORE, SERVER_CORE, Window, build, row_of, run_bots, show, wait_quiet
+from capacity import rss_mb, town_cluster
+from reference import (
+    BOTS_CORE,
+    Window,
+    build,
+    machine_options,
+    quiet_machine,
+    row_of,
+    run_bots,
+    show,
+)
 
-from openmmo.testing.cluster import Cluster
-from openmmo.testing.services import REDIS_URL, create_database, drop_database, namespace
+from openmmo.testing.services import create_database, drop_database, namespace
 
 
 class LoadWindow(Window):
@@ -108,22 +116,11 @@ async def burst(
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     os.sched_setaffinity(0, {int(BOTS_CORE)})
-    quiet: dict[str, Any] = {}
-    if args.quiet_load:
-        quiet = await asyncio.to_thread(wait_quiet, args.quiet_load, args.quiet_wait)
+    quiet = await quiet_machine(args)
     binaries = build()
     workdir = Path(tempfile.mkdtemp(prefix="openmmo-accept-"))
     database = create_database()
-    cluster = Cluster(
-        workdir / "cluster",
-        database_url=database,
-        redis_url=REDIS_URL,
-        rabbitmq_url=None,
-        namespace=namespace(),
-        zones=[1],
-        env=ENV,
-        cpus={"zone1-1": SERVER_CORE, "gateway": BOTS_CORE},
-    )
+    cluster = town_cluster(workdir / "cluster", database)
     try:
         await asyncio.to_thread(cluster.start)
         zone = cluster.processes["zone1-1"]
@@ -167,8 +164,7 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=500)
     parser.add_argument("--rate", type=float, default=500.0, help="burst connects per second")
     parser.add_argument("--hold", type=float, default=20.0)
-    parser.add_argument("--quiet-load", type=float, default=0.7)
-    parser.add_argument("--quiet-wait", type=float, default=1200.0)
+    machine_options(parser, cpu_share=False)
     parser.add_argument("--out", default="reports/accept.json")
     args = parser.parse_args()
     args.started = datetime.now(UTC).isoformat(timespec="seconds")

@@ -43,6 +43,29 @@ TICKS = re.compile(
 )
 
 
+def town_cluster(
+    workdir: Path,
+    database: str,
+    *,
+    channels: int = 1,
+    env: dict[str, str] | None = None,
+    pinned: bool = True,
+) -> Cluster:
+    """The town (``channels`` zone servers) and a gateway on ``database`` and the machine's
+    Redis, set up for load (:data:`ENV` plus ``env``); ``pinned``: zone on core 0, gateway on
+    core 1."""
+    return Cluster(
+        workdir,
+        database_url=database,
+        redis_url=REDIS_URL,
+        rabbitmq_url=None,
+        namespace=namespace(),
+        zones=[1] * channels,
+        env={**ENV, **(env or {})},
+        cpus={"zone1-1": "0", "gateway": "1"} if pinned else None,
+    )
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -160,16 +183,7 @@ def main() -> None:
     args = parser.parse_args()
     database = create_database()
     workdir = Path(tempfile.mkdtemp(prefix="openmmo-capacity-"))
-    cluster = Cluster(
-        workdir,
-        database_url=database,
-        redis_url=REDIS_URL,
-        rabbitmq_url=None,
-        namespace=namespace(),
-        zones=[1],
-        env=ENV,
-        cpus={"zone1-1": "0", "gateway": "1"},
-    )
+    cluster = town_cluster(workdir, database)
     rows = []
     try:
         cluster.start()

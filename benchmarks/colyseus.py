@@ -46,9 +46,10 @@ from reference import (
     core_times,
     knee,
     loadavg,
+    machine_options,
+    quiet_machine,
     row_of,
     show,
-    wait_quiet,
 )
 
 from openmmo.testing.local import free_port
@@ -195,9 +196,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     versions = await asyncio.to_thread(install)
     workdir = Path(tempfile.mkdtemp(prefix="openmmo-colyseus-"))
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    quiet: dict[str, Any] = {}
-    if args.quiet_load:
-        quiet = await asyncio.to_thread(wait_quiet, args.quiet_load, args.quiet_wait)
+    quiet = await quiet_machine(args)
     rows = await measure(args, workdir)
     result: dict[str, Any] = {
         "started": started,
@@ -240,19 +239,7 @@ def main() -> None:
         default="undici",
         help="the bots' WebSocket: Node's built-in one (what the SDK picks) or the ws package",
     )
-    parser.add_argument(
-        "--quiet-load",
-        type=float,
-        default=0.7,
-        help="wait for a 1-minute load average below this first (0: don't)",
-    )
-    parser.add_argument("--quiet-wait", type=float, default=1200.0)
-    parser.add_argument(
-        "--cpu-share",
-        type=float,
-        default=None,
-        help="hold the server to this share of its core (e.g. 0.3), so the bots can saturate it",
-    )
+    machine_options(parser)
     parser.add_argument("--reference", default="reports/reference.json")
     parser.add_argument("--out", default="reports/colyseus.json")
     args = parser.parse_args()

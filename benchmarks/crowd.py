@@ -42,12 +42,11 @@ import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from capacity import ENV, cpu_seconds, players_online, rss_mb, tick_buckets, tick_p99_ms
-from reference import build, run_bots, wait_quiet
+from capacity import cpu_seconds, players_online, rss_mb, tick_buckets, tick_p99_ms, town_cluster
+from reference import build, machine_options, quiet_machine, run_bots
 
 from openmmo.sim.zones import TOWN
-from openmmo.testing.cluster import Cluster
-from openmmo.testing.services import REDIS_URL, create_database, drop_database, namespace
+from openmmo.testing.services import create_database, drop_database, namespace
 
 # Where characters are placed: the town less a margin, and far enough west of the portal
 # (x ≥ 1004) that a mover wandering 150 units from where it joined never reaches it.
@@ -140,20 +139,16 @@ async def spread(database_url: str, seed: int) -> int:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    quiet = {}
-    if args.quiet_load:
-        quiet = await asyncio.to_thread(wait_quiet, args.quiet_load, args.quiet_wait)
+    quiet = await quiet_machine(args)
     binaries = build()
     workdir = Path(tempfile.mkdtemp(prefix="openmmo-crowd-"))
     database = create_database()
-    cluster = Cluster(
+    cluster = town_cluster(
         workdir / "cluster",
-        database_url=database,
-        redis_url=REDIS_URL,
-        rabbitmq_url=None,
-        namespace=namespace(),
-        zones=[1] * args.channels,
-        env={**ENV, "ACCEPT_ZONE_TICKETS": "true"},
+        database,
+        channels=args.channels,
+        env={"ACCEPT_ZONE_TICKETS": "true"},
+        pinned=False,
     )
     run_id = namespace()
     try:
@@ -245,8 +240,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="joins per second")
     parser.add_argument("--idle-chat-every", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--quiet-load", type=float, default=0.7)
-    parser.add_argument("--quiet-wait", type=float, default=1200.0)
+    machine_options(parser, cpu_share=False)
     parser.add_argument("--out", default="reports/crowd.json")
     args = parser.parse_args()
     args.started = datetime.now(UTC).isoformat(timespec="seconds")

@@ -48,11 +48,10 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from capacity import ENV, cpu_seconds, players_online, rss_mb, tick_buckets, tick_p99_ms
+from capacity import cpu_seconds, players_online, rss_mb, tick_buckets, tick_p99_ms, town_cluster
 
-from openmmo.testing.cluster import Cluster
 from openmmo.testing.local import free_port
-from openmmo.testing.services import REDIS_URL, create_database, drop_database, namespace
+from openmmo.testing.services import create_database, drop_database, namespace
 
 HERE = Path(__file__).resolve().parent / "reference"
 NOISY = 0.05  # a step is flagged when other processes took this much of the server's core
@@ -80,6 +79,40 @@ def wait_quiet(threshold: float, max_wait_s: float) -> dict[str, Any]:
         "waited_s": round(time.monotonic() - started),
         "quiet": value < threshold,
     }
+
+
+def share_of_core(text: str) -> float:
+    """argparse type of ``--cpu-share``: 0 < share ≤ 1."""
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text}: a share of one core, 0 < share <= 1")
+    return value
+
+
+def machine_options(parser: argparse.ArgumentParser, *, cpu_share: bool = True) -> None:
+    """The options every benchmark driver takes about the machine it runs on."""
+    parser.add_argument(
+        "--quiet-load",
+        type=float,
+        default=0.7,
+        help="wait for a 1-minute load average below this first (0: don't)",
+    )
+    parser.add_argument("--quiet-wait", type=float, default=1200.0)
+    if cpu_share:
+        parser.add_argument(
+            "--cpu-share",
+            type=share_of_core,
+            default=None,
+            help="hold the server to this share of its core (e.g. 0.3), so the bots can "
+            "saturate it",
+        )
+
+
+async def quiet_machine(args: argparse.Namespace) -> dict[str, Any]:
+    """Wait for a quiet machine as ``--quiet-load`` asks; what :func:`wait_quiet` saw."""
+    if not args.quiet_load:
+        return {}
+    return await asyncio.to_thread(wait_quiet, args.quiet_load, args.quiet_wait)
 
 
 def core_times(core: str) -> tuple[float, float]:
@@ -451,16 +484,7 @@ async def measure_ours(
     share: float | None = None,
 ) -> list[dict[str, Any]]:
     database = create_database()
-    cluster = Cluster(
-        workdir / "cluster",
-        database_url=database,
-        redis_url=REDIS_URL,
-        rabbitmq_url=None,
-        namespace=namespace(),
-        zones=[1],
-        env=ENV,
-        cpus={"zone1-1": SERVER_CORE, "gateway": BOTS_CORE},
-    )
+    cluster = town_cluster(workdir / "cluster", database)
     rows = []
     run = namespace()
     try:
@@ -565,8 +589,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     started = datetime.now(UTC).isoformat(timespec="seconds")
     ours: list[dict[str, Any]] = []
     if "ours" in args.servers:
-        if args.quiet_load:
-            quiet["ours"] = await asyncio.to_thread(wait_quiet, args.quiet_load, args.quiet_wait)
+        quiet["ours"] = await quiet_machine(args)
         ours = await measure_ours(
             binaries, args.steps, args.hold, args.rate_ours, workdir, args.cpu_share
         )
@@ -576,8 +599,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     sizes.update({int(k): float(v) for k, v in (s.split(":") for s in args.sizes)})
     reference: list[dict[str, Any]] = []
     if "c" in args.servers:
-        if args.quiet_load:
-            quiet["c"] = await asyncio.to_thread(wait_quiet, args.quiet_load, args.quiet_wait)
+        quiet["c"] = await quiet_machine(args)
         reference = await measure_c(
             binaries, args.c_steps or args.steps, args.hold, args.rate_c, workdir, sizes,
             args.cpu_share,
@@ -632,19 +654,7 @@ def main() -> None:
         default=[],
         help="snapshot bytes for the C server as N:BYTES (else from our run)",
     )
-    parser.add_argument(
-        "--quiet-load",
-        type=float,
-        default=0.7,
-        help="wait for a 1-minute load average below this first (0: don't)",
-    )
-    parser.add_argument("--quiet-wait", type=float, default=1200.0)
-    parser.add_argument(
-        "--cpu-share",
-        type=float,
-        default=None,
-        help="hold the server to this share of its core (e.g. 0.3), so the bots can saturate it",
-    )
+    machine_options(parser)
     parser.add_argument("--out", default="reports/reference.json")
     args = parser.parse_args()
     summary = asyncio.run(main_async(args))
