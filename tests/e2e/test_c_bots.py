@@ -3,15 +3,14 @@ protocol: bots.c plays against a real `openmmo up` (and against server.c), its m
 acknowledged by snapshots (it reads the ack at a fixed offset) and nothing errors."""
 
 import json
-import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from openmmo.testing.local import free_port
+from openmmo.testing.services import wait_port
 
 pytestmark = pytest.mark.e2e
 
@@ -87,13 +86,7 @@ def test_reference_server_answers_the_same_protocol(binaries, tmp_path):
         stdout=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_port(port, 10)
         report = run_bots(binaries, tmp_path, port, 20)
     finally:
         server.terminate()

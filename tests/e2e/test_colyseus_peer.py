@@ -3,15 +3,14 @@ town room serves, and the @colyseus/sdk bots play and get every kind of action a
 (a move through the player's `ack` field in a state patch)."""
 
 import json
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from openmmo.testing.local import free_port
+from openmmo.testing.services import wait_port
 
 pytestmark = pytest.mark.e2e
 
@@ -31,13 +30,7 @@ def server():
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    wait_port(port, 30)
     yield port
     process.terminate()
     process.wait(10)
