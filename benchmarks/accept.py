@@ -27,14 +27,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from capacity import rss_mb, town_cluster
 from reference import (
     BOTS_CORE,
     Window,
     build,
+    device_logins,
     machine_options,
     quiet_machine,
     row_of,
@@ -58,32 +57,6 @@ class LoadWindow(Window):
             self.opened.set()
 
 
-async def fetch_tickets(gateway: str, run: str, count: int) -> list[str]:
-    """Join tickets for ``count`` new players (16 requests at a time)."""
-    tickets: list[str] = [""] * count
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for index in range(count):
-        queue.put_nowait(index)
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        while not queue.empty():
-            index = queue.get_nowait()
-            login = await client.post("/auth/device", json={"device_id": f"burst-{run}-{index}"})
-            login.raise_for_status()
-            grant = await client.post(
-                "/api/zones/1/join",
-                json={},
-                headers={"Authorization": f"Bearer {login.json()['token']}"},
-            )
-            grant.raise_for_status()
-            tickets[index] = grant.json()["ticket"]
-
-    limits = httpx.Limits(max_connections=16)
-    async with httpx.AsyncClient(base_url=gateway, limits=limits, timeout=30) as client:
-        await asyncio.gather(*(worker(client) for _ in range(16)))
-    return tickets
-
-
 async def burst(
     binaries: dict[str, Path],
     port: int,
@@ -96,7 +69,9 @@ async def burst(
     await window.opened.wait()
     await asyncio.sleep(args.hold / 2 - 4)  # fetching the tickets takes a few seconds
     started = asyncio.get_running_loop().time()
-    tickets = await fetch_tickets(gateway, namespace(), args.burst)
+    run = namespace()
+    devices = [f"burst-{run}-{index}" for index in range(args.burst)]
+    tickets = await device_logins(gateway, devices, join_zone=1)
     fetched_s = asyncio.get_running_loop().time() - started
     path = workdir / "burst-tickets.txt"
     path.write_text("\n".join(tickets) + "\n")

@@ -39,11 +39,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from capacity import cpu_seconds, players_online, rss_mb, tick_buckets, tick_p99_ms, town_cluster
-from reference import build, machine_options, quiet_machine, run_bots
+from reference import build, device_logins, machine_options, quiet_machine, run_bots
 
 from openmmo.sim.zones import TOWN
 from openmmo.testing.services import create_database, drop_database, namespace
@@ -101,27 +100,6 @@ class CrowdWindow:
         }
 
 
-async def create_players(gateway: str, run: str, bots: int) -> float:
-    """Log every device in once, so its account and character exist; returns the seconds."""
-    started = time.monotonic()
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for index in range(bots):
-        queue.put_nowait(index)
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        while not queue.empty():
-            index = queue.get_nowait()
-            response = await client.post(
-                "/auth/device", json={"device_id": f"ref-{run}-{index:06d}"}
-            )
-            response.raise_for_status()
-
-    limits = httpx.Limits(max_connections=16)
-    async with httpx.AsyncClient(base_url=gateway, limits=limits, timeout=30) as client:
-        await asyncio.gather(*(worker(client) for _ in range(16)))
-    return time.monotonic() - started
-
-
 async def spread(database_url: str, seed: int) -> int:
     """Move every character to a random place of ``AREA``; returns how many."""
     connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
@@ -154,7 +132,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         await asyncio.to_thread(cluster.start)
         zones = [f"zone1-{n}" for n in range(1, args.channels + 1)]
-        created_s = await create_players(cluster.gateway_url, run_id, args.bots)
+        started = time.monotonic()
+        devices = [f"ref-{run_id}-{index:06d}" for index in range(args.bots)]
+        await device_logins(cluster.gateway_url, devices)  # accounts and characters exist
+        created_s = time.monotonic() - started
         placed = await spread(database, args.seed)
         print(f"{placed} characters created in {created_s:.0f} s and spread over the town")
         pids = {}

@@ -354,6 +354,38 @@ async def feed_tickets(
     sink.close()
 
 
+async def device_logins(
+    gateway: str, device_ids: list[str], *, join_zone: int | None = None
+) -> list[str]:
+    """Log each device in, 16 requests at a time (a new device gets an account and a
+    character); returns the access tokens, or with ``join_zone`` a join ticket for that zone
+    per device, in ``device_ids``' order."""
+    results = [""] * len(device_ids)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(len(device_ids)):
+        queue.put_nowait(index)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            index = queue.get_nowait()
+            login = await client.post("/auth/device", json={"device_id": device_ids[index]})
+            login.raise_for_status()
+            results[index] = login.json()["token"]
+            if join_zone is not None:
+                grant = await client.post(
+                    f"/api/zones/{join_zone}/join",
+                    json={},
+                    headers={"Authorization": f"Bearer {results[index]}"},
+                )
+                grant.raise_for_status()
+                results[index] = grant.json()["ticket"]
+
+    limits = httpx.Limits(max_connections=16)
+    async with httpx.AsyncClient(base_url=gateway, limits=limits, timeout=30) as client:
+        await asyncio.gather(*(worker(client) for _ in range(16)))
+    return results
+
+
 # --- one step -------------------------------------------------------------------------------
 async def run_bots(
     binaries: dict[str, Path],
