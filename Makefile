@@ -9,10 +9,11 @@ STAMP  := $(VENV)/.installed
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml examples/ctf/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps -e examples/ctf
 	touch $(STAMP)
 
 install: $(STAMP)  ## Create .venv and install OpenMMO with its development tools.
@@ -30,11 +31,11 @@ sync-monitoring:  ## Copy deploy/monitoring/ rules and dashboards into the Helm 
 	scripts/sync-monitoring.sh
 
 lint: $(STAMP)  ## ruff lint and format check.
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 
-typecheck: $(STAMP)  ## mypy --strict on src.
-	$(BIN)/mypy src
+typecheck: $(STAMP)  ## mypy --strict on src and the example game.
+	$(BIN)/mypy src examples/ctf/ctf
 
 unit: $(STAMP)  ## Fast tests (no server processes).
 	$(BIN)/pytest -m "not e2e" -q

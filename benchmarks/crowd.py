@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from capacity import cpu_seconds, players_online, rss_mb, tick_buckets, tick_p99_ms, town_cluster
 from reference import build, device_logins, machine_options, quiet_machine, run_bots
 
-from openmmo.sim.zones import TOWN
+from openmmo.games.default.world import TOWN
 from openmmo.testing.services import create_database, drop_database, namespace
 
 # Where characters are placed: the town less a margin, and far enough west of the portal

@@ -1,9 +1,11 @@
-"""Cost of the zone server's per-tick work without sockets: advance, interest grid, shared
-snapshot parts and per-client snapshot assembly, for N players in one zone.
+"""Cost of the zone server's per-tick work without sockets: the step (half the players
+moving each tick, NPCs, the game's hooks), interest grid, shared snapshot parts and
+per-client snapshot assembly, for N players in one zone.
 
     .venv/bin/python benchmarks/tick_cost.py [--players 2000 5000] [--zone 1]
 
-Prints a table and writes reports/tick_cost.json. Players are spread uniformly over the zone;
+Prints a table and writes reports/tick_cost.json. Players are spread uniformly over the zone
+and half of them send a move each tick (10 Hz moves at 20 Hz ticks, as the seed's bots);
 every player gets a snapshot every tick (the worst case of the adaptive rule).
 """
 
@@ -18,18 +20,20 @@ from pathlib import Path
 
 import numpy as np
 
+from openmmo.game import load_game
 from openmmo.protocol.snapshot import TickPrefix, snapshot_msgpack
 from openmmo.replication.area import AreaView
 from openmmo.replication.interest import InterestGrid
-from openmmo.sim.step import advance, populate
+from openmmo.sim.step import Inputs, start, step
 from openmmo.sim.world import World
-from openmmo.sim.zones import DEFAULT_ZONES
+
+GAME = load_game()
 
 
 def measure(players: int, zone_id: int, ticks: int) -> dict[str, float]:
-    spec = DEFAULT_ZONES[zone_id]
-    world = World(spec, seed=1)
-    populate(world, 0.0)
+    spec = GAME.zones[zone_id]
+    world = World(spec, GAME, seed=1)
+    start(world, 0.0)
     rng = np.random.default_rng(1)
     actors = [
         world.add_player(
@@ -45,14 +49,21 @@ def measure(players: int, zone_id: int, ticks: int) -> dict[str, float]:
         for i in range(1, players + 1)
     ]
     grid = InterestGrid(spec.width, spec.height, spec.cell_size)
-    phases: dict[str, list[float]] = {"advance": [], "grid": [], "parts": [], "clients": []}
+    phases: dict[str, list[float]] = {"step": [], "grid": [], "parts": [], "clients": []}
+    hooks: list[float] = []
     sizes = []
     now = 0.0
-    for _ in range(ticks):
+    for tick in range(ticks):
         now += 0.05
+        inputs = Inputs()
+        for actor in actors[tick % 2 :: 2]:
+            slot = actor.slot
+            x, y = float(world.x[slot]), float(world.y[slot])
+            inputs.move(actor.entity_id, x + 0.4, y + 0.3, now)
         t0 = time.perf_counter()
-        advance(world, now, 0.05)
+        step(world, inputs, now, 0.05)
         t1 = time.perf_counter()
+        hooks.extend(sum(r.seconds.values()) for r in world.hooks.drain())
         grid.rebuild(world.active_slots(), world.x, world.y, world.capacity)
         view = AreaView(world, grid, 512)
         t2 = time.perf_counter()
@@ -70,6 +81,8 @@ def measure(players: int, zone_id: int, ticks: int) -> dict[str, float]:
     result = {f"{k}_ms": statistics.median(v) * 1000 for k, v in phases.items()}
     result["total_ms"] = sum(result.values())
     result["per_client_us"] = result["clients_ms"] * 1000 / players
+    result["hooks_ms"] = statistics.median(hooks) * 1000
+    result["hooks_per_player_tick_us"] = result["hooks_ms"] * 1000 / players
     result["snapshot_bytes"] = statistics.median(sizes)
     return result
 
@@ -81,16 +94,16 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=40)
     args = parser.parse_args()
     rows = {n: measure(n, args.zone, args.ticks) for n in args.players}
-    print(f"zone {args.zone} ({DEFAULT_ZONES[args.zone].name}), median of {args.ticks} ticks")
+    print(f"zone {args.zone} ({GAME.zones[args.zone].name}), median of {args.ticks} ticks")
     print(
-        f"{'players':>8} {'advance':>9} {'grid':>7} {'parts':>7} {'clients':>8} "
+        f"{'players':>8} {'step':>7} {'(hooks)':>8} {'grid':>7} {'parts':>7} {'clients':>8} "
         f"{'total ms':>9} {'us/client':>10} {'bytes':>6}"
     )
     for n, r in rows.items():
         print(
-            f"{n:>8} {r['advance_ms']:>9.2f} {r['grid_ms']:>7.2f} {r['parts_ms']:>7.2f} "
-            f"{r['clients_ms']:>8.2f} {r['total_ms']:>9.2f} {r['per_client_us']:>10.2f} "
-            f"{r['snapshot_bytes']:>6.0f}"
+            f"{n:>8} {r['step_ms']:>7.2f} {r['hooks_ms']:>8.3f} {r['grid_ms']:>7.2f} "
+            f"{r['parts_ms']:>7.2f} {r['clients_ms']:>8.2f} {r['total_ms']:>9.2f} "
+            f"{r['per_client_us']:>10.2f} {r['snapshot_bytes']:>6.0f}"
         )
     report = Path("reports")
     report.mkdir(exist_ok=True)

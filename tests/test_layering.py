@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "openmmo"
-PURE = ("protocol", "sim", "replication", "auth")
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "openmmo"
+PURE = ("protocol", "sim", "replication", "auth", "game")
 PORTS = ("storage", "directory", "bus", "sessions", "ratelimit", "matchmaking")
 PROCESSES = ("gateway", "zone", "ops", "client", "matchmaker")
 IO_LIBRARIES = {
@@ -77,3 +78,25 @@ def test_every_subpackage_says_its_kind():
         doc = ast.get_docstring(ast.parse(init.read_text())) or ""
         if init.parent.name in PURE + PORTS + PROCESSES:
             assert "Kind:" in doc, f"{init.parent.name}/__init__.py does not say its kind"
+
+
+def game_modules():
+    """Every module of a game: the built-in ones and the examples (tests excluded)."""
+    paths = sorted((SRC / "games").rglob("*.py")) + sorted((ROOT / "examples").rglob("*.py"))
+    return [p for p in paths if "tests" not in p.relative_to(ROOT).parts[1:]]
+
+
+def test_there_are_games_to_check():
+    names = {p.parent.name for p in game_modules()}
+    assert {"default", "ctf"} <= names, names
+
+
+@pytest.mark.parametrize("path", game_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_a_game_imports_only_the_public_game_api(path):
+    """A game sees openmmo.game and nothing else of OpenMMO: the facade is the stable API,
+    everything behind it is free to change."""
+    package = path.relative_to(ROOT).parts
+    own = "openmmo.games." + package[3] if package[0] == "src" else package[2]
+    for name in imports_of(path):
+        if name.startswith("openmmo") and not name.startswith(own):
+            assert name == "openmmo.game", f"{path.name} imports {name}"

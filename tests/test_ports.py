@@ -23,6 +23,7 @@ from openmmo.ratelimit.redis import RedisRateLimiter
 from openmmo.sessions import ConsumeResult, RefreshRecord
 from openmmo.sessions.memory import MemorySessionStore
 from openmmo.sessions.redis import RedisSessionStore
+from openmmo.sim.schema import CharacterState
 from openmmo.testing import ManualClock
 
 
@@ -193,12 +194,13 @@ def checkpoints(request, ns):
 
 
 async def test_checkpoints_keep_the_latest_per_character(checkpoints):
-    first = HotCheckpoint(1, 3, 10, 1, 1.5, 2.5, 90, 2, 150)
-    await checkpoints.write([first, HotCheckpoint(2, 1, 1, 2, 0.0, 0.0, 1, 1, 0)])
-    newer = HotCheckpoint(1, 3, 11, 1, 2.0, 2.5, 88, 2, 160)
+    first = HotCheckpoint(1, 3, 10, CharacterState(1, 1.5, 2.5, 90, 2, 150, {"mana": 3}))
+    other = HotCheckpoint(2, 1, 1, CharacterState(2, 0.0, 0.0, 1, 1, 0, {}))
+    await checkpoints.write([first, other])
+    newer = HotCheckpoint(1, 3, 11, CharacterState(1, 2.0, 2.5, 88, 2, 160, {"mana": 9}))
     await checkpoints.write([newer])
     assert await checkpoints.read(1) == newer
-    assert (await checkpoints.read(2)).zone_id == 2
+    assert (await checkpoints.read(2)).state.zone_id == 2
     assert await checkpoints.read(3) is None
     await checkpoints.write([])
 

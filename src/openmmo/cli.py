@@ -67,7 +67,7 @@ def zone(
 
     settings = _settings(config, signing=True, world_zone_id=zone_id, server_port=port)
     try:
-        zone_spec(settings.world_zone_id)
+        zone_spec(settings.world_zone_id, settings)
     except ConfigError as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
@@ -89,14 +89,34 @@ def matchmaker(config: ConfigOption = None) -> None:
     run(lambda stop: matchmaker_main(settings, stop), settings.drain_timeout_s)
 
 
+def zone_ports_for(text: str, zones: int) -> list[int]:
+    """Ports for ``zones`` zone servers from ``--zone-ports``: the listed ones, then
+    consecutive ports after the last. ValueError when the list is not ports."""
+    ports = [int(p) for p in text.split(",") if p.strip()]
+    if not ports or any(not 0 < p < 65536 for p in ports):
+        raise ValueError(text)
+    while len(ports) < zones:
+        ports.append(ports[-1] + 1)
+    return ports[:zones]
+
+
 @app.command()
 def up(
     config: ConfigOption = None,
     port: Annotated[int, typer.Option(help="Gateway port.")] = 8080,
-    zone_ports: Annotated[str, typer.Option(help="Ports of zone 1 and zone 2.")] = "7001,7002",
+    zone_ports: Annotated[
+        str, typer.Option(help="Ports of the zones, in zone order; more follow the last.")
+    ] = "7001,7002",
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    reload: Annotated[
+        bool,
+        typer.Option(
+            "--reload", help="Watch the game module and swap it into the running zones on change."
+        ),
+    ] = False,
 ) -> None:
     """Run the whole world locally on the embedded defaults (SQLite, in-process bus)."""
+    from openmmo.compose import game_of
     from openmmo.roles import run, up_main
 
     overrides: dict[str, Any] = {"server_port": port, "bind_host": host}
@@ -104,12 +124,17 @@ def up(
         overrides["log_format"] = "console"
     settings = _settings(config, signing=True, **overrides)
     try:
-        ports = [int(p) for p in zone_ports.split(",")]
+        game = game_of(settings)
+    except ConfigError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    try:
+        ports = zone_ports_for(zone_ports, len(game.zones))
     except ValueError:
-        ports = []
-    if len(ports) != 2:
-        err.print("[bold red]error:[/] --zone-ports takes two ports, like 7001,7002")
-        raise typer.Exit(2)
+        err.print(
+            "[bold red]error:[/] --zone-ports takes ports separated by commas, like 7001,7002"
+        )
+        raise typer.Exit(2) from None
 
     def announce(places: dict[str, str]) -> None:
         table = Table(title="OpenMMO is up", show_header=False, title_justify="left")
@@ -119,7 +144,10 @@ def up(
         Console().print("Press Ctrl-C to stop.")
         sys.stdout.flush()
 
-    run(lambda stop: up_main(settings, stop, ports, announce), settings.drain_timeout_s)
+    run(
+        lambda stop: up_main(settings, stop, ports, announce, reload=reload),
+        settings.drain_timeout_s,
+    )
 
 
 @app.command()

@@ -31,6 +31,7 @@ from openmmo.config import ConfigError, Settings, generate_dev_secret
 from openmmo.directory import Directory
 from openmmo.directory.memory import MemoryDirectory
 from openmmo.directory.redis import RedisDirectory
+from openmmo.game import load_game
 from openmmo.gateway.app import create_app
 from openmmo.gateway.service import GatewayLimits, GatewayService
 from openmmo.logs import get_logger
@@ -47,14 +48,15 @@ from openmmo.ratelimit.redis import RedisRateLimiter
 from openmmo.sessions import SessionStore
 from openmmo.sessions.memory import MemorySessionStore
 from openmmo.sessions.redis import RedisSessionStore
-from openmmo.sim.step import populate
+from openmmo.sim.declare import Game, GameError, ZoneSpec
+from openmmo.sim.schema import CharacterSchema
+from openmmo.sim.step import start
 from openmmo.sim.world import World
-from openmmo.sim.zones import DEFAULT_ZONES, ZoneSpec
 from openmmo.storage import Storage
 from openmmo.storage.migrate import check_schema, upgrade
 from openmmo.storage.sql import SqlStorage, create_engine
 from openmmo.zone.checkpoint import Checkpointer
-from openmmo.zone.runtime import ZoneConfig, ZoneRuntime
+from openmmo.zone.runtime import HookLimits, ZoneConfig, ZoneRuntime
 from openmmo.zone.server import ZoneServer, default_server_id
 
 log = get_logger("openmmo")
@@ -182,6 +184,7 @@ async def open_shared(
 
 def build_gateway_service(shared: Shared) -> GatewayService:
     settings = shared.settings
+    game = game_of(settings)
     return GatewayService(
         storage=shared.storage,
         sessions=shared.sessions,
@@ -189,7 +192,8 @@ def build_gateway_service(shared: Shared) -> GatewayService:
         directory=shared.directory,
         tokens=shared.tokens,
         passwords=PasswordHashing(),
-        zones=world_zones(settings),
+        zones=world_zones(settings, game),
+        schema=CharacterSchema(game.fields, game.classes),
         clock=shared.clock,
         refresh_ttl_s=settings.refresh_token_ttl_s,
         hash_concurrency=settings.argon2_max_concurrency,
@@ -215,22 +219,31 @@ def gateway_http(shared: Shared, service: GatewayService, ports: list[int]) -> H
     )
 
 
-def world_zones(settings: Settings) -> dict[int, ZoneSpec]:
+def game_of(settings: Settings) -> Game:
+    """The game ``OPENMMO_GAME`` names, loaded and checked (one clear error otherwise)."""
+    try:
+        return load_game(settings.game)
+    except GameError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def world_zones(settings: Settings, game: Game | None = None) -> dict[int, ZoneSpec]:
     """The zones of the world, with the settings' overrides applied."""
+    zones = (game or game_of(settings)).zones
     if settings.spawn_radius is None:
-        return dict(DEFAULT_ZONES)
+        return dict(zones)
     return {
         zone_id: dataclasses.replace(spec, spawn_radius=settings.spawn_radius)
-        for zone_id, spec in DEFAULT_ZONES.items()
+        for zone_id, spec in zones.items()
     }
 
 
-def zone_spec(zone_id: int, settings: Settings | None = None) -> ZoneSpec:
-    zones = world_zones(settings) if settings is not None else DEFAULT_ZONES
+def zone_spec(zone_id: int, settings: Settings, game: Game | None = None) -> ZoneSpec:
+    zones = world_zones(settings, game)
     try:
         return zones[zone_id]
     except KeyError:
-        known = ", ".join(f"{z.zone_id} ({z.name})" for z in DEFAULT_ZONES.values())
+        known = ", ".join(f"{z.zone_id} ({z.name})" for z in zones.values())
         raise ConfigError(f"WORLD_ZONE_ID: there is no zone {zone_id} (known: {known})") from None
 
 
@@ -240,13 +253,15 @@ def build_zone_server(
     port: int,
     ws_url: str | None = None,
     server_id: str | None = None,
+    game: Game | None = None,
 ) -> ZoneServer:
     """A zone server listening on ``port`` (0 picks a free port, reported once bound)."""
     settings = shared.settings
     if port == 0:
         port = _free_port(settings.bind_host)
-    world = World(spec, seed=spec.zone_id)
-    populate(world, shared.clock.monotonic())
+    world = World(spec, game or game_of(settings), seed=spec.zone_id)
+    world.spec = spec  # with the settings' overrides
+    start(world, shared.clock.monotonic())
     host = "127.0.0.1" if settings.bind_host in ("0.0.0.0", "::") else settings.bind_host
     config = ZoneConfig(
         server_id=server_id or settings.server_name or default_server_id(spec.name, port),
@@ -258,6 +273,11 @@ def build_zone_server(
         max_concurrent_joins=settings.max_concurrent_joins,
         limits=Limits(max_message_bytes=settings.max_message_bytes),
         accept_zone_tickets=settings.accept_zone_tickets,
+        hooks=HookLimits(
+            budget_s=settings.game_hook_budget_ms / 1000,
+            max_overruns=settings.game_hook_max_overruns,
+            window_ticks=settings.game_hook_window_ticks,
+        ),
     )
     checkpointer = Checkpointer(shared.storage, spec.name, config.server_id, shared.checkpoints)
     runtime = ZoneRuntime(

@@ -81,6 +81,30 @@ class Settings(BaseSettings):
         "see players, not the proxy.",
     )
 
+    # --- the game -------------------------------------------------------------------------
+    game: str = Field(
+        "default",
+        min_length=1,
+        validation_alias=AliasChoices("OPENMMO_GAME", "game"),
+        description="The game to run: an entry point of the `openmmo.games` group or an "
+        "importable module whose `game` is an `openmmo.game.Game` (docs/reference/game-api.md).",
+    )
+    game_hook_budget_ms: float = Field(
+        10.0,
+        gt=0,
+        le=1000,
+        description="Time one game hook may take in one tick (all its calls together).",
+    )
+    game_hook_max_overruns: int = Field(
+        5,
+        ge=1,
+        description="Overruns of the budget, within GAME_HOOK_WINDOW_TICKS, that disable a "
+        "hook in a zone (with an announcement and a log line).",
+    )
+    game_hook_window_ticks: int = Field(
+        200, ge=1, description="Ticks over which GAME_HOOK_MAX_OVERRUNS are counted."
+    )
+
     # --- world ----------------------------------------------------------------------------
     world_zone_id: int = Field(1, ge=1, description="Zone hosted by a zone server.")
     max_players: int = Field(1000, ge=1, le=100_000, description="Players per zone channel.")
@@ -310,16 +334,25 @@ def generate_dev_secret() -> str:
     return secrets.token_urlsafe(48)
 
 
+def environment_names() -> dict[str, str]:
+    """Environment variable → settings field, for every setting (``OPENMMO_GAME`` → game)."""
+    names = {}
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        first = alias.choices[0] if isinstance(alias, AliasChoices) else name
+        names[(first if isinstance(first, str) else name).upper()] = name
+    return names
+
+
 def reference_markdown() -> str:
     """The settings table of docs/reference/config.md (regenerate with ``make docs``)."""
     lines = [
         "| Environment variable | Default | Meaning |",
         "|---|---|---|",
     ]
+    envs = {field: env for env, field in environment_names().items()}
     for name, field in Settings.model_fields.items():
-        alias = field.validation_alias
-        first = alias.choices[0] if isinstance(alias, AliasChoices) else name
-        env = (first if isinstance(first, str) else name).upper()
+        env = envs[name]
         default = field.default
         if isinstance(default, SecretStr):
             default = "(empty)" if not default.get_secret_value() else "(set)"

@@ -26,6 +26,11 @@ TICK_DURATION = Histogram(
     ["zone"],
     buckets=_FAST_S,
 )
+TICK_ERRORS = Counter(
+    "openmmo_tick_errors_total",
+    "Ticks that raised (logged with a traceback); the next tick runs as usual.",
+    ["zone"],
+)
 TICK_OVERRUNS = Counter(
     "openmmo_tick_overruns_total", "Ticks that took longer than the tick interval.", ["zone"]
 )
@@ -49,6 +54,22 @@ SNAPSHOTS_SKIPPED = Counter(
     "openmmo_snapshots_skipped_total",
     "Snapshots not sent because the client was not reading.",
     ["zone"],
+)
+GAME_HOOK_ERRORS = Counter(
+    "openmmo_game_hook_errors_total",
+    "Calls of game code (hooks, brains, skill effects, timers) that raised, by hook.",
+    ["zone", "hook"],
+)
+GAME_HOOK_SECONDS = Histogram(
+    "openmmo_game_hook_seconds",
+    "Time a hook's calls took in one tick, summed over that tick's calls.",
+    ["zone", "hook"],
+    buckets=(0.00005, 0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
+)
+GAME_HOOKS_DISABLED = Counter(
+    "openmmo_game_hooks_disabled_total",
+    "Hooks disabled in a zone for overrunning their per-tick budget too often.",
+    ["zone", "hook"],
 )
 SAVES = Counter("openmmo_character_saves_total", "Character saves, by result.", ["zone", "result"])
 CHECKPOINTS = Counter(
@@ -163,6 +184,7 @@ def initialise_zone(zone: str) -> None:
     """Create the zone's labelled series at zero, so that a rate() or an alert on a result
     that has not happened yet (``failed``, ``refused``) sees 0 rather than no data."""
     TICK_OVERRUNS.labels(zone)
+    TICK_ERRORS.labels(zone)
     SNAPSHOTS_SKIPPED.labels(zone)
     BYTES_RECEIVED.labels(zone)
     BYTES_SENT.labels(zone)
@@ -174,6 +196,13 @@ def initialise_zone(zone: str) -> None:
         TRANSFERS.labels(zone, "out", result)
     for result in ("ok", "failed", "not_owner"):
         ITEM_GRANTS.labels(zone, result)
+
+
+def initialise_game(zone: str, hooks: list[str]) -> None:
+    """Zero series for the hooks a game registered."""
+    for hook in hooks:
+        GAME_HOOK_ERRORS.labels(zone, hook)
+        GAME_HOOKS_DISABLED.labels(zone, hook)
 
 
 def initialise_gateway(zones: list[str]) -> None:

@@ -22,6 +22,7 @@ from openmmo.compose import (
     build_matchmaker,
     build_zone_server,
     data_dir_note,
+    game_of,
     gateway_http,
     open_shared,
     world_zones,
@@ -32,6 +33,7 @@ from openmmo.logs import get_logger
 from openmmo.ops.app import ops_routes
 from openmmo.ops.health import Health
 from openmmo.ops.http import HttpServer, bind
+from openmmo.zone.reload import watch_game
 from openmmo.zone.server import ZoneServer
 
 log = get_logger("openmmo")
@@ -125,16 +127,20 @@ async def up_main(
     stop: asyncio.Event,
     zone_ports: list[int],
     announce: Callable[[dict[str, str]], None],
+    *,
+    reload: bool = False,
 ) -> None:
     """The whole world in one process on the embedded defaults: the gateway and one zone
-    server per zone, sharing SQLite storage and the in-process directory and bus."""
+    server per zone, sharing SQLite storage and the in-process directory and bus. With
+    ``reload``, edits of the game module are swapped into the running zones."""
     async with AsyncExitStack() as stack:
         shared = await open_shared(settings, stack)
+        game = game_of(settings)
         service = build_gateway_service(shared)
         http = gateway_http(shared, service, [settings.server_port])
         zones = [
-            build_zone_server(shared, spec, port)
-            for spec, port in zip(world_zones(settings).values(), zone_ports, strict=True)
+            build_zone_server(shared, spec, port, game=game)
+            for spec, port in zip(world_zones(settings, game).values(), zone_ports, strict=True)
         ]
         matchmaker = build_matchmaker(shared)
         async with asyncio.TaskGroup() as tg:
@@ -143,6 +149,10 @@ async def up_main(
             for zone in zones:
                 tg.create_task(zone.run(zone_stop))
             tg.create_task(matchmaker.run(zone_stop))
+            if reload:
+                tg.create_task(
+                    watch_game(settings.game, game, [z.runtime for z in zones], zone_stop)
+                )
             await asyncio.gather(*(z.started.wait() for z in zones))
             shared.health.started = True
             announce(_places(settings, http, zones))

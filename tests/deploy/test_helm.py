@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from openmmo.config import Settings
+from openmmo.config import environment_names
 from openmmo.testing import LocalWorld
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -708,8 +708,7 @@ def test_pdbs_and_vpas_select_their_pods(helm):
 
 # --- settings and secrets -----------------------------------------------------------------
 def setting_names():
-    names = {name.upper() for name in Settings.model_fields} | {"OPENMMO_ENV"}
-    return names - {"ENVIRONMENT"}
+    return set(environment_names())
 
 
 @pytest.mark.parametrize("values", ["default-values.yaml", "all-features-values.yaml"])

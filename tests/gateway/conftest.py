@@ -11,9 +11,12 @@ from openmmo.matchmaking.memory import MemoryMatchQueue
 from openmmo.ops.health import Health
 from openmmo.ratelimit.memory import MemoryRateLimiter
 from openmmo.sessions.memory import MemorySessionStore
-from openmmo.sim.zones import DEFAULT_ZONES
+from openmmo.sim.schema import CharacterSchema
 from openmmo.storage.memory import MemoryStorage
-from openmmo.testing import ManualClock
+from openmmo.testing import ManualClock, default_game
+
+GAME = default_game()
+DEFAULT_ZONES = GAME.zones
 
 SECRET = "gateway-test-secret-0123456789-0123456789"
 
@@ -33,6 +36,7 @@ class Gateway:
             tokens=self.tokens,
             passwords=PasswordHashing(memory_kib=1024, time_cost=1),
             zones=dict(DEFAULT_ZONES),
+            schema=CharacterSchema(GAME.fields, GAME.classes),
             clock=self.clock,
             refresh_ttl_s=3600,
             matchmaking=self.matchmaking,

@@ -4,7 +4,6 @@ the character must be in exactly one world, owned by that server, with its items
 
 import asyncio
 import json
-import random
 import re
 import urllib.request
 
@@ -25,6 +24,7 @@ from openmmo.testing.services import (
 pytestmark = pytest.mark.e2e
 
 ITERATIONS = 8
+DELAYS = (0.0, 0.3, 0.02, 0.2, 0.05, 0.15, 0.1, 0.4)  # seconds from the moves to the kill
 ITEMS = {"gem": 3, "gold": 100}
 
 
@@ -62,12 +62,7 @@ async def place_by_portal(storage, character_id):
         [
             CharacterProgress(
                 character_id,
-                1,
-                1002.0,
-                512.0,
-                100,
-                1,
-                0,
+                claim.character.state.placed(1, 1002.0, 512.0),
                 version=claim.character.progress_version,
                 epoch=claim.epoch,
                 release=True,
@@ -111,7 +106,6 @@ async def rejoin(gateway, character_id, timeout_s=30.0):
 
 
 async def test_transfer_with_the_source_killed_at_random_points(cluster):
-    rng = random.Random(7)
     engine = create_engine(cluster.base_env["DATABASE_URL"])
     storage = SqlStorage(engine)
     gateway = GatewayClient(cluster.gateway_url)
@@ -124,7 +118,9 @@ async def test_transfer_with_the_source_killed_at_random_points(cluster):
         game = await GameClient.connect(cluster.zone_url("zone1-1"), gateway.token)
         await game.join(character_id=cid)
         await game.wait_snapshot(lambda c: c.me() is not None)
-        delay_s = rng.choice([0.0, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08])
+        # From before the tick applies the moves to after the transfer committed (two ticks
+        # and a transaction later): the kill lands at every point of the transfer.
+        delay_s = DELAYS[len(outcomes) % len(DELAYS)]
         game.move(1002.75, 512.0)
         game.move(1003.5, 512.0)
         game.move(1004.25, 512.0)  # inside the portal

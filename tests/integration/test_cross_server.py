@@ -66,21 +66,27 @@ async def test_switching_channel_moves_the_character_between_processes(cluster, 
     await moved.close()
 
 
-def place(cluster, character_id, x, y):
-    """Put a character somewhere in the database (before it joins)."""
+def psql(cluster, sql):
     url = cluster.base_env["DATABASE_URL"].replace("+asyncpg", "")
-    subprocess.run(
-        [
-            "psql",
-            url,
-            "-q",
-            "-c",
-            f"UPDATE characters SET x = {x}, y = {y} WHERE character_id = {character_id}",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
+    done = subprocess.run(
+        ["psql", url, "-q", "-t", "-A", "-c", sql], check=True, capture_output=True, timeout=30
     )
+    return done.stdout.decode().strip()
+
+
+def place(cluster, character_id, x, y):
+    """Put a character somewhere in the database, once its last server has let go of it
+    (a leave is saved by the next tick and the save after it)."""
+    for _ in range(100):
+        owner = psql(
+            cluster, f"SELECT owner_server FROM characters WHERE character_id = {character_id}"
+        )
+        if not owner:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"character {character_id} is still owned by {owner}")
+    psql(cluster, f"UPDATE characters SET x = {x}, y = {y} WHERE character_id = {character_id}")
 
 
 async def test_walking_into_the_portal_lands_in_the_wilds(cluster, players):

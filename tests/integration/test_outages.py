@@ -157,7 +157,9 @@ async def test_postgres_outage_delays_saves_but_loses_nothing(tmp_path):
                 return character.owner_server is None and character
 
             character = await eventually(saved, what="the delayed save")
-            assert (character.x, character.y) == pytest.approx((final.x, final.y), abs=0.01)
+            assert (character.state.x, character.state.y) == pytest.approx(
+                (final.x, final.y), abs=0.01
+            )
             await engine.dispose()
             await gateway.close()
     assert PG_ADMIN_URL  # the shared server was never touched

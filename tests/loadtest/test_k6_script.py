@@ -6,7 +6,9 @@ from pathlib import Path
 from openmmo.loadtest.bot import ATTACK_SKILL, GAME_REJECTIONS
 from openmmo.protocol.codes import ClientType, Encoding, ServerType
 from openmmo.protocol.snapshot import ENTITY_FIELDS
-from openmmo.sim.rules import SKILLS
+from openmmo.testing import default_game
+
+SKILLS = default_game().skills
 
 SCRIPT = (Path(__file__).resolve().parents[2] / "loadtest" / "k6" / "game.js").read_text()
 

@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from openmmo.sim.movement import apply_move, clamp_step
-from openmmo.sim.rules import Rules
+from openmmo.sim.declare import Rules
+from openmmo.sim.movement import apply_move, apply_moves, clamp_step
 from openmmo.testing import empty_world, place_player
 
 RULES = Rules(max_speed=10.0, speed_tolerance=1.0, move_budget_s=1.0)
@@ -71,3 +71,27 @@ def test_dead_players_do_not_move():
     world.flags[actor.slot] |= 1
     apply_move(world, 1, 101, 100, now=1.0)
     assert world.position(1) == (100.0, 100.0)
+
+
+def test_a_tick_of_moves_validated_together_equals_one_by_one():
+    """The batch (numpy) path applies the same arithmetic as the single-move path, also
+    when a player sent several moves in one tick."""
+    batch, single = empty_world(rules=RULES), empty_world(rules=RULES)
+    for world in (batch, single):
+        for i in range(1, 41):
+            place_player(world, i, 100 + i * 5, 100)
+    moves = []
+    for k in range(3):  # three rounds; player i sends (i % 3) + 1 moves
+        for i in range(1, 41):
+            if k <= i % 3:
+                moves.append((i, 100 + i * 5 + (k + 1) * 7.0, 100 + (i % 7) * (k + 1.0)))
+    slots = [batch.actors[i].slot for i, _, _ in moves]
+    apply_moves(
+        batch, slots, [x for _, x, _ in moves], [y for _, _, y in moves], [0.3] * len(moves)
+    )
+    for i, x, y in moves:
+        apply_move(single, i, x, y, now=0.3)
+    for i in range(1, 41):
+        assert batch.position(i) == pytest.approx(single.position(i), abs=1e-9)
+        slot = batch.actors[i].slot
+        assert batch.move_budget[slot] == pytest.approx(single.move_budget[slot], abs=1e-9)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from openmmo.sim.schema import CharacterState
 from openmmo.storage import (
     CharacterProgress,
     Conflict,
@@ -61,15 +62,12 @@ async def test_password_hash_update(storage):
 async def test_characters_belong_to_accounts_and_names_are_unique(storage):
     a = await storage.create_account("a", "h")
     b = await storage.create_account("b", "h")
-    hero = await storage.create_character(a.account_id, "Hero", 1, 10.5, 20.25)
-    assert (hero.name, hero.zone_id, hero.x, hero.y, hero.hp, hero.level, hero.xp) == (
+    hero = await storage.create_character(
+        a.account_id, "Hero", 1, 10.5, 20.25, stats={"class": "mage", "mana": 100}
+    )
+    assert (hero.name, hero.state) == (
         "Hero",
-        1,
-        10.5,
-        20.25,
-        0,
-        1,
-        0,
+        CharacterState(1, 10.5, 20.25, 0, 1, 0, {"class": "mage", "mana": 100}),
     )
     with pytest.raises(Conflict):
         await storage.create_character(b.account_id, "hero", 1, 0, 0)
@@ -91,24 +89,16 @@ async def test_progress_is_saved_in_batches(storage):
     e2 = (await storage.acquire_character(two.character_id, "srv", 0.0)).epoch
     refused = await storage.save_progress(
         [
-            CharacterProgress(one.character_id, 2, 5.5, 6.5, 40, 3, 300, version=1, epoch=e1),
-            CharacterProgress(two.character_id, 1, 7.0, 8.0, 90, 1, 10, version=1, epoch=e2),
-            CharacterProgress(999_999, 1, 0, 0, 1, 1, 1),  # unknown ids are refused
+            CharacterProgress(one.character_id, STATE_ONE, version=1, epoch=e1),
+            CharacterProgress(two.character_id, STATE_TWO, version=1, epoch=e2),
+            CharacterProgress(999_999, STATE_TWO),  # unknown ids are refused
         ],
         "srv",
     )
     assert refused == [999_999]
     loaded = await storage.load_character(one.character_id)
-    assert (
-        loaded.zone_id,
-        loaded.x,
-        loaded.y,
-        loaded.hp,
-        loaded.level,
-        loaded.xp,
-        loaded.progress_version,
-    ) == (2, 5.5, 6.5, 40, 3, 300, 1)
-    assert (await storage.load_character(two.character_id)).xp == 10
+    assert (loaded.state, loaded.progress_version) == (STATE_ONE, 1)
+    assert (await storage.load_character(two.character_id)).state.xp == 10
     assert await storage.save_progress([], "srv") == []
 
 
@@ -117,10 +107,15 @@ async def hero(storage, name="Hero"):
     return await storage.create_character(account.account_id, name, 1, 0, 0)
 
 
-def progress(claim, **changes):
-    base = {"zone_id": 1, "x": 1.0, "y": 2.0, "hp": 50, "level": 1, "xp": 5, "version": 1}
-    base.update(changes)
-    return CharacterProgress(claim.character.character_id, epoch=claim.epoch, **base)
+STATE_ONE = CharacterState(2, 5.5, 6.5, 40, 3, 300, {"class": "mage", "quest": "done", "n": 7})
+STATE_TWO = CharacterState(1, 7.0, 8.0, 90, 1, 10, {})
+
+
+def progress(claim, x=1.0, release=False, zone_id=1):
+    state = CharacterState(zone_id, x, 2.0, 50, 1, 5, {"mana": 5})
+    return CharacterProgress(
+        claim.character.character_id, state, version=1, epoch=claim.epoch, release=release
+    )
 
 
 async def test_one_owner_at_a_time_while_the_owner_lives(storage):
@@ -147,7 +142,7 @@ async def test_a_dead_owner_loses_its_characters_and_its_saves_are_fenced(storag
     refused = await storage.save_progress([progress(stale, x=99.0)], "a")
     assert refused == [c.character_id]  # the zombie cannot overwrite the new owner
     assert await storage.save_progress([progress(fresh, x=7.0)], "b") == []
-    assert (await storage.load_character(c.character_id)).x == 7.0
+    assert (await storage.load_character(c.character_id)).state.x == 7.0
 
 
 async def test_release_frees_the_character_in_the_same_save(storage):
@@ -171,7 +166,7 @@ async def test_a_transfer_is_claimed_exactly_once(storage):
     with pytest.raises(TransferRefused):  # only the server it was issued for
         await storage.claim_transfer("tx1", c.character_id, "c", now=12.0)
     taken = await storage.claim_transfer("tx1", c.character_id, "b", now=12.0)
-    assert (taken.character.zone_id, taken.character.x) == (2, 40.0)
+    assert (taken.character.zone_id, taken.character.state.x) == (2, 40.0)
     with pytest.raises(TransferRefused):  # a replayed ticket
         await storage.claim_transfer("tx1", c.character_id, "b", now=13.0)
     with pytest.raises(TransferRefused):
@@ -192,7 +187,7 @@ async def test_a_zone_wide_claim_takes_any_channel_of_the_target_zone_once(stora
     with pytest.raises(TransferRefused):  # a channel of another zone
         await storage.claim_transfer("tx1", c.character_id, "t2", now=12.0, zone_id=1)
     taken = await storage.claim_transfer("tx1", c.character_id, "b2", now=12.0, zone_id=2)
-    assert taken.character.x == 40.0
+    assert taken.character.state.x == 40.0
     assert await storage.owner_of(c.character_id, now=12.5) == "b2"
     with pytest.raises(TransferRefused):  # still once, even by the channel it named
         await storage.claim_transfer("tx1", c.character_id, "b", now=13.0, zone_id=2)
@@ -221,6 +216,38 @@ async def test_items_are_granted_moved_and_audited(storage):
     assert await storage.item_totals() == {"gold": 10, "pelt": 1}
     assert await storage.audit_items() == []
     assert await storage.inventory(taker.character_id) == {"gold": 4}
+
+
+async def test_using_an_item_takes_it_in_the_ledger_and_only_from_its_owner(storage):
+    user = await hero(storage, "User")
+    await storage.heartbeat_server("a", alive_until=100.0)
+    claim = await storage.acquire_character(user.character_id, "a", now=1.0)
+    await storage.grant_items(user.character_id, {"potion": 2}, "loot", "a", claim.epoch)
+    assert await storage.take_items(user.character_id, "potion", 1, "use", "a", claim.epoch) == {
+        "potion": 1
+    }
+    with pytest.raises(InsufficientItems):
+        await storage.take_items(user.character_id, "potion", 2, "use", "a", claim.epoch)
+    with pytest.raises(InsufficientItems):
+        await storage.take_items(user.character_id, "elixir", 1, "use", "a", claim.epoch)
+    with pytest.raises(NotOwner):
+        await storage.take_items(user.character_id, "potion", 1, "use", "a", claim.epoch - 1)
+    assert await storage.inventory(user.character_id) == {"potion": 1}
+    assert await storage.item_totals() == {"potion": 1}
+    assert await storage.audit_items() == []  # the ledger has the -1
+
+
+async def test_declared_fields_round_trip_through_saves(storage):
+    c = await hero(storage)
+    await storage.heartbeat_server("a", alive_until=100.0)
+    claim = await storage.acquire_character(c.character_id, "a", now=1.0)
+    stats = {"class": "mage", "mana": 37, "title": "Ratcatcher", "nested": {"k": [1, 2]}}
+    state = CharacterState(1, 3.0, 4.0, 20, 2, 150, stats)
+    assert (
+        await storage.save_progress([CharacterProgress(c.character_id, state, 2, claim.epoch)], "a")
+        == []
+    )
+    assert (await storage.load_character(c.character_id)).state == state
 
 
 async def test_names_bans_and_audit(storage):

@@ -9,12 +9,12 @@ from openmmo.auth.tokens import KeyRing, TokenService
 from openmmo.bus.memory import MemoryBus
 from openmmo.directory.memory import MemoryDirectory
 from openmmo.protocol.codes import Encoding, Limits
+from openmmo.sim.step import start
 from openmmo.sim.world import World
 from openmmo.storage.memory import MemoryStorage
-from openmmo.testing import ManualClock, RecordingTransport, empty_world
+from openmmo.testing import ManualClock, RecordingTransport, default_game, empty_world
 from openmmo.zone import crossserver
 from openmmo.zone.checkpoint import Checkpointer
-from openmmo.zone.replicate import tick
 from openmmo.zone.runtime import ZoneConfig, ZoneRuntime
 
 SECRET = "zone-test-secret-0123456789-0123456789"
@@ -29,13 +29,23 @@ class Zone:
     tasks: list = field(default_factory=list)
 
     async def settle(self):
+        """Run the spawned tasks to the end, applying what they ask of the world (a join
+        entering it, a transfer taking a character out) as the tick would, without a step:
+        inputs sent before are run by one tick first (the clock does not move)."""
+        play = self.runtime.play
+        if self.runtime.sessions.inbox:
+            await self.runtime.tick()  # inputs sent so far, at the current time
         while self.tasks:
             batch, self.tasks[:] = list(self.tasks), []
-            await asyncio.gather(*batch)
+            pending = {asyncio.ensure_future(t) for t in batch}
+            while pending:
+                _, pending = await asyncio.wait(pending, timeout=0.01)
+                play.apply_leaves()
+            play.begin_tick()
 
     async def tick(self, seconds=0.05):
         self.clock.advance(seconds)
-        await tick(self.runtime)
+        await self.runtime.tick()
 
     async def account(self, name, character=None, x=500.0, y=500.0):
         account = await self.storage.create_account(name, "h")
@@ -46,7 +56,7 @@ class Zone:
 
     def connect(self, token=None, encoding=Encoding.JSON):
         transport = RecordingTransport()
-        session = self.runtime.connect(transport, encoding, token)
+        session = self.runtime.sessions.connect(transport, encoding, token)
         return session, transport
 
     async def player(self, name, x=500.0, y=500.0, encoding=Encoding.JSON):
@@ -60,7 +70,7 @@ class Zone:
 
     def send(self, session, message, binary=False):
         data = msgpack.packb(message) if binary else json.dumps(message).encode()
-        self.runtime.on_message(session, data, binary)
+        self.runtime.sessions.on_message(session, data, binary)
 
 
 def make_zone(
@@ -83,7 +93,11 @@ def make_zone(
         max_players=max_players,
         limits=limits or Limits(),
     )
-    world = World(spec, seed=1) if spec is not None else empty_world()
+    if spec is not None:
+        world = World(spec, default_game(), seed=1)
+        start(world, clock.monotonic())
+    else:
+        world = empty_world()
     checkpointer = Checkpointer(storage, "testzone", server_id, checkpoints)
     runtime = ZoneRuntime(
         world,

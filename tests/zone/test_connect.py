@@ -48,7 +48,7 @@ async def test_join_places_the_character_and_answers_joined(zone):
     assert joined["seq"] == 1
     assert joined["character"]["x"] == 120 and joined["character"]["hp"] == 100
     assert session.phase is Phase.PLAYING
-    assert zone.runtime.world.player_count() == 1
+    assert zone.runtime.play.world.player_count() == 1
 
 
 async def test_join_refusals_keep_the_connection(zone):
@@ -94,6 +94,7 @@ async def test_join_tickets_are_bound_to_the_server_and_single_use(zone):
 async def test_zone_tickets_let_any_channel_of_the_zone_honour_a_ticket(zone):
     """Channels behind one load balancer: the balancer, not the ticket, picks the channel."""
     zone.runtime.config = dataclasses.replace(zone.runtime.config, accept_zone_tickets=True)
+    zone.runtime.sessions.accept_zone_tickets = True
     account, character = await zone.account("aria")
     sibling = zone.tokens.issue_join_ticket(
         account.account_id, "aria", 9, "other-2", character.character_id
@@ -120,9 +121,11 @@ async def test_the_same_character_joining_again_replaces_the_old_session(zone):
     assert old_transport.last("notice")["code"] == "session_replaced"
     assert not old_transport.of_type("error")
     assert new_transport.last("joined")["character"]["x"] == 104  # carried over, not reloaded
-    assert zone.runtime.world.player_count() == 1
-    zone.runtime.disconnect(old)  # the old socket's late disconnect must not remove the new
-    assert zone.runtime.world.player_count() == 1
+    assert zone.runtime.play.world.player_count() == 1
+    zone.runtime.sessions.disconnect(
+        old
+    )  # the old socket's late disconnect must not remove the new
+    assert zone.runtime.play.world.player_count() == 1
 
 
 async def test_a_full_channel_refuses_with_1013():
@@ -140,11 +143,12 @@ async def test_leaving_saves_progress(zone):
     zone.send(session, {"type": "move", "seq": 2, "x": 103, "y": 100})
     zone.send(session, {"type": "leave", "seq": 3})
     assert transport.closed == (CloseCode.NORMAL, "bye")
-    zone.runtime.disconnect(session)
+    zone.runtime.sessions.disconnect(session)
+    await zone.tick()  # the tick applies the move, then takes the character out
     assert await zone.runtime.checkpointer.flush()
     saved = await zone.storage.load_character(session.character_id)
-    assert (saved.x, saved.zone_id) == (103, 9)
-    assert zone.runtime.world.player_count() == 0
+    assert (saved.state.x, saved.state.zone_id) == (103, 9)
+    assert zone.runtime.play.world.player_count() == 0
 
 
 async def test_msgpack_sessions_get_binary_frames(zone):
@@ -221,9 +225,9 @@ async def test_joins_load_from_storage_a_few_at_a_time():
     assert storage.loading == 2  # the other three wait for a slot, not in storage
     assert all(s.phase is Phase.JOINING for s, _ in connections)
     gone, _ = connections[4]
-    zone.runtime.disconnect(gone)  # gave up while waiting: never loaded
+    zone.runtime.sessions.disconnect(gone)  # gave up while waiting: never loaded
     storage.gate.set()
     await zone.settle()
     assert storage.most_at_once == 2
     assert [t.last("joined")["seq"] for _, t in connections[:4]] == [1, 1, 1, 1]
-    assert len(zone.runtime.players) == 4
+    assert len(zone.runtime.sessions.players) == 4

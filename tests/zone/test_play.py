@@ -2,7 +2,7 @@
 
 from openmmo.bus.memory import MemoryBus
 from openmmo.protocol.codes import CloseCode, Limits
-from openmmo.sim.rules import NPC_KINDS
+from openmmo.testing import default_game
 from tests.zone.conftest import make_zone, subscribe
 
 
@@ -41,14 +41,16 @@ async def test_an_attack_is_acknowledged_at_once_with_its_result(zone):
     a, a_t = await zone.player("aria", x=100, y=100)
     b, b_t = await zone.player("bob", x=102, y=100)
     zone.send(a, {"type": "attack", "seq": 2, "target_id": b.character_id, "skill_id": 1})
+    assert a_t.of_type("ack") == []  # the tick applies it
+    await zone.tick()
     assert a_t.last("ack") == {
         "type": "ack",
         "seq": 2,
         "result": {"target": b.character_id, "damage": 12, "hp": 88, "killed": False},
     }
     zone.send(a, {"type": "attack", "seq": 3, "target_id": b.character_id, "skill_id": 1})
-    assert a_t.last("error")["code"] == "cooldown" and a_t.last("error")["seq"] == 3
     await zone.tick()
+    assert a_t.last("error")["code"] == "cooldown" and a_t.last("error")["seq"] == 3
     hits = [e for e in b_t.last("snapshot")["events"] if e["type"] == "hit"]
     assert hits == [
         {
@@ -64,21 +66,22 @@ async def test_an_attack_is_acknowledged_at_once_with_its_result(zone):
 
 async def test_killing_an_npc_gives_xp_and_it_respawns(zone):
     a, a_t = await zone.player("aria", x=100, y=100)
-    npc = zone.runtime.world.add_npc(NPC_KINDS["rat"], 102, 100, zone.clock.monotonic())
+    npc = zone.runtime.play.world.add_npc(
+        default_game().npc_kinds["rat"], 102, 100, zone.clock.monotonic()
+    )
     seq = 1
     while True:
         seq += 1
         zone.send(a, {"type": "attack", "seq": seq, "target_id": npc.entity_id, "skill_id": 1})
+        await zone.tick(1.0)
         if a_t.last("ack")["result"]["killed"]:
             break
-        await zone.tick(1.0)
-    await zone.tick()
     events = a_t.last("snapshot")["events"]
     assert {"type": "death", "entity": npc.entity_id, "killer": a.character_id} in events
     assert any(e["type"] == "xp" and e["amount"] == 15 for e in events)
     assert a_t.last("snapshot")["xp"] == 15
     await zone.tick(10.0)
-    assert not zone.runtime.world.is_dead(npc.slot)
+    assert not zone.runtime.play.world.is_dead(npc.slot)
 
 
 async def test_say_reaches_the_area_and_zone_reaches_everyone(zone):
@@ -87,6 +90,7 @@ async def test_say_reaches_the_area_and_zone_reaches_everyone(zone):
     _c, c_t = await zone.player("cid", x=900, y=900)
     await zone.tick()
     zone.send(a, {"type": "chat", "seq": 2, "message": "hello\x07 there", "channel": "say"})
+    await zone.tick()
     assert a_t.last("ack")["seq"] == 2
     zone.send(a, {"type": "chat", "seq": 3, "message": "to all", "channel": "zone"})
     await zone.tick()
@@ -109,11 +113,18 @@ async def test_the_audience_nearby_is_players_in_the_world_once_each(zone):
     b, _ = await zone.player("bob", x=110, y=100)
     c, _ = await zone.player("cid", x=120, y=100)
     await zone.player("dee", x=900, y=900)
-    zone.runtime.world.add_npc(NPC_KINDS["rat"], 105, 100, zone.clock.monotonic())
+    zone.runtime.play.world.add_npc(
+        default_game().npc_kinds["rat"], 105, 100, zone.clock.monotonic()
+    )
     await zone.tick()
-    assert {s.username for s in zone.runtime.players_near(100, 100)} == {"aria", "bob", "cid"}
-    zone.runtime.disconnect(c)  # gone before the next grid rebuild: its slot is stale
-    audience = zone.runtime.players_near(100, 100)
+    assert {s.username for s in zone.runtime.replicator.players_near(100, 100)} == {
+        "aria",
+        "bob",
+        "cid",
+    }
+    zone.runtime.sessions.disconnect(c)  # taken out by the next tick, before its grid rebuild
+    await zone.tick()
+    audience = zone.runtime.replicator.players_near(100, 100)
     assert sorted(s.username for s in audience) == ["aria", "bob"]
     assert all(s in (a, b) for s in audience)
 
@@ -126,6 +137,7 @@ async def test_global_chat_crosses_servers_through_the_bus():
     a, a_t = await one.player("aria")
     _b, b_t = await two.player("bob")
     one.send(a, {"type": "chat", "seq": 2, "message": "hi all", "channel": "global"})
+    await one.tick()
     await one.settle()
     assert a_t.last("ack")["seq"] == 2
     await two.tick()
@@ -135,11 +147,14 @@ async def test_global_chat_crosses_servers_through_the_bus():
 async def test_chat_limits(zone):
     a, a_t = await zone.player("aria")
     zone.send(a, {"type": "chat", "seq": 2, "message": "x" * 300})
+    await zone.tick()
     assert a_t.last("error")["code"] == "chat_too_long"
     zone.send(a, {"type": "chat", "seq": 3, "message": " \n "})
+    await zone.tick()
     assert a_t.last("error")["code"] == "bad_message"
     for seq in range(4, 10):
         zone.send(a, {"type": "chat", "seq": seq, "message": "spam"})
+    await zone.tick(0.0)
     assert a_t.last("error") == {
         "type": "error",
         "code": "rate_limited",
@@ -150,9 +165,9 @@ async def test_chat_limits(zone):
 
 async def test_malformed_input_gets_errors_without_closing(zone):
     a, a_t = await zone.player("aria")
-    zone.runtime.on_message(a, b"{not json", False)
+    zone.runtime.sessions.on_message(a, b"{not json", False)
     assert a_t.last("error")["code"] == "bad_message"
-    zone.runtime.on_message(a, b"\xc1", True)
+    zone.runtime.sessions.on_message(a, b"\xc1", True)
     assert a_t.last("error")["code"] == "bad_message"
     zone.send(a, {"type": "move", "seq": 1, "x": 1, "y": 1})  # seq 1 was the join
     assert a_t.last("error")["code"] == "bad_seq"
@@ -164,7 +179,7 @@ async def test_malformed_input_gets_errors_without_closing(zone):
 async def test_persistent_protocol_abuse_is_closed_with_1008(zone):
     a, a_t = await zone.player("aria")
     for _ in range(51):
-        zone.runtime.on_message(a, b"nope", False)
+        zone.runtime.sessions.on_message(a, b"nope", False)
     assert a_t.closed[0] == CloseCode.POLICY_VIOLATION
 
 
@@ -186,7 +201,7 @@ async def test_flooding_is_limited_then_closed():
 async def test_backed_up_clients_are_skipped_then_closed(zone):
     a, a_t = await zone.player("aria")
     await zone.tick()
-    zone.runtime.set_writable(a, False)
+    zone.runtime.sessions.set_writable(a, False)
     sent = len(a_t.of_type("snapshot"))
     await zone.tick(0.1)
     assert len(a_t.of_type("snapshot")) == sent
@@ -197,8 +212,9 @@ async def test_backed_up_clients_are_skipped_then_closed(zone):
 async def test_inspect_names_entities(zone):
     a, a_t = await zone.player("aria")
     zone.send(a, {"type": "inspect", "seq": 2, "ids": [a.character_id, 424242]})
+    await zone.tick()
     assert a_t.last("entity_info")["entities"] == [
-        {"id": a.character_id, "kind": 0, "name": "Aria", "level": 1}
+        {"id": a.character_id, "kind": 0, "name": "Aria", "level": 1, "stats": {"title": ""}}
     ]
 
 

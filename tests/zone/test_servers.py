@@ -11,11 +11,10 @@ from openmmo.bus.memory import MemoryBus
 from openmmo.checkpoints.memory import MemoryCheckpoints
 from openmmo.directory import ChannelInfo
 from openmmo.directory.memory import MemoryDirectory
+from openmmo.games.default.world import TOWN, WILDS
 from openmmo.protocol.codes import CloseCode
-from openmmo.sim.rules import NPC_KINDS
-from openmmo.sim.zones import TOWN, WILDS
 from openmmo.storage.memory import MemoryStorage
-from openmmo.testing import ManualClock
+from openmmo.testing import ManualClock, default_game
 from tests.zone.conftest import make_zone, subscribe
 
 
@@ -29,13 +28,22 @@ async def world_of():
         zones = await _world(*servers)
         for zone in zones:
             rt = zone.runtime
-            savers.append(asyncio.ensure_future(rt.checkpointer.run(3600, rt.online_progress)))
+            savers.append(asyncio.ensure_future(rt.checkpointer.run(3600, rt.play.online_progress)))
+            savers.append(asyncio.ensure_future(_tick_loop(rt)))
         return zones
 
     yield make
     for saver in savers:
         saver.cancel()
     await asyncio.gather(*savers, return_exceptions=True)
+
+
+async def _tick_loop(rt):
+    """Each server's tick loop, between a test's explicit ticks (the clock does not move):
+    characters kicked by another server leave after their last inputs, as in production."""
+    while True:
+        await asyncio.sleep(0.005)
+        await rt.tick()
 
 
 async def _world(*servers):
@@ -96,7 +104,7 @@ async def test_a_character_joining_elsewhere_is_kicked_there_and_saved(world_of)
     assert joined["character"]["x"] == 503  # the state one saved on its way out
     assert joined["channel_id"] == "town-b"
     assert await one.storage.owner_of(b.character_id, one.clock.time()) == "town-b"
-    assert len(one.runtime.players) == 0 and len(two.runtime.players) == 1
+    assert len(one.runtime.sessions.players) == 0 and len(two.runtime.sessions.players) == 1
 
 
 async def test_a_stale_owner_loses_the_character_at_its_next_save(world_of):
@@ -106,10 +114,11 @@ async def test_a_stale_owner_loses_the_character_at_its_next_save(world_of):
     one.runtime.bus = MemoryBus()  # and it cannot hear the kick either
     _b, b_t = await join_with(two, "aria")
     assert b_t.last("joined")
-    one.runtime.checkpointer.stage(one.runtime.progress_of(a))
+    one.runtime.checkpointer.stage(one.runtime.play.progress(a, one.runtime.play.state_of(a)))
     await one.runtime.checkpointer.flush()  # refused: the epoch moved on
     assert a_t.closed[0] == CloseCode.SESSION_REPLACED
-    assert len(one.runtime.players) == 0
+    await one.tick()
+    assert len(one.runtime.sessions.players) == 0
 
 
 async def test_walking_through_a_portal_transfers_exactly_once(world_of):
@@ -122,12 +131,12 @@ async def test_walking_through_a_portal_transfers_exactly_once(world_of):
     transfer = a_t.last("transfer")
     assert (transfer["zone_id"], transfer["channel_id"]) == (2, "wilds-a")
     assert a_t.closed[0] == CloseCode.TRANSFERRED
-    assert len(town.runtime.players) == 0
-    assert len(wilds.runtime.expected) == 1  # the hand-off reserved a seat
+    assert len(town.runtime.sessions.players) == 0
+    assert wilds.runtime.sessions.seats_held() == 1  # the hand-off reserved a seat
     _b, b_t = await join_with(wilds, "aria", ticket=transfer["ticket"])
     joined = b_t.last("joined")
     assert (joined["character"]["x"], joined["character"]["y"]) == (40.0, 1024.0)
-    assert wilds.runtime.expected == {}
+    assert wilds.runtime.sessions.seats_held() == 0
     _, replay_t = await join_with(wilds, "aria", ticket=transfer["ticket"])
     assert replay_t.closed[0] == CloseCode.UNAUTHORIZED  # a ticket is used once
 
@@ -149,6 +158,7 @@ async def test_with_zone_tickets_a_sibling_channel_claims_the_transfer_once(worl
     for zone in (wilds, wilds2):
         rt = zone.runtime
         rt.config = dataclasses.replace(rt.config, accept_zone_tickets=True)
+        rt.sessions.accept_zone_tickets = True
     a, a_t = await town.player("aria", x=1010, y=512)
     await town.storage.grant_items(a.character_id, {"potion": 3}, "test", "town-a", a.epoch)
     town.send(a, {"type": "move", "seq": 2, "x": 1010.5, "y": 512})
@@ -159,7 +169,7 @@ async def test_with_zone_tickets_a_sibling_channel_claims_the_transfer_once(worl
     assert b_t.last("joined")["character"]["x"] == 40.0  # the balancer's choice is honoured
     _, again_t = await join_with(named, "aria", ticket=transfer["ticket"])
     assert again_t.closed[0] == CloseCode.UNAUTHORIZED  # claimed once, whichever channel
-    assert len(sibling.runtime.players) == 1 and len(named.runtime.players) == 0
+    assert len(sibling.runtime.sessions.players) == 1 and len(named.runtime.sessions.players) == 0
     assert await town.storage.inventory(a.character_id) == {"potion": 3}
 
 
@@ -181,9 +191,11 @@ async def test_switching_channel_and_no_channel_to_go_to(world_of):
 async def test_loot_is_granted_in_storage_before_the_player_hears_of_it(world_of):
     (zone,) = await world_of(("wilds-a", WILDS))
     a, a_t = await zone.player("aria", x=500, y=500)
-    wolf = zone.runtime.world.add_npc(NPC_KINDS["wolf"], 502, 500, zone.clock.monotonic())
+    wolf = zone.runtime.play.world.add_npc(
+        default_game().npc_kinds["wolf"], 502, 500, zone.clock.monotonic()
+    )
     seq = 1
-    while not zone.runtime.world.is_dead(wolf.slot):
+    while not zone.runtime.play.world.is_dead(wolf.slot):
         seq += 1
         zone.send(a, {"type": "attack", "seq": seq, "target_id": wolf.entity_id, "skill_id": 1})
         await zone.tick(1.0)
@@ -262,7 +274,8 @@ async def test_after_a_crash_the_next_owner_resumes_from_the_hot_checkpoint(worl
     one, two = await world_of(("town-a", TOWN), ("town-b", TOWN))
     a, _a_t = await one.player("aria", x=500, y=500)
     one.send(a, {"type": "move", "seq": 2, "x": 504, "y": 500})
-    await one.runtime.checkpointer.write_checkpoints(one.runtime.online_checkpoints())
+    await one.tick()
+    await one.runtime.checkpointer.write_checkpoints(one.runtime.play.online_checkpoints())
     # town-a dies without saving: its lease runs out and nothing answers the kick
     await one.storage.heartbeat_server("town-a", 0.0)
     one.runtime.bus = MemoryBus()
@@ -273,15 +286,16 @@ async def test_after_a_crash_the_next_owner_resumes_from_the_hot_checkpoint(worl
 async def test_the_dead_do_not_travel_through_portals(world_of):
     town, _ = await world_of(("town-a", TOWN), ("wilds-a", WILDS))
     a, a_t = await town.player("aria", x=1003, y=512)
-    world = town.runtime.world
+    world = town.runtime.play.world
     world.flags[a.actor.slot] |= 1  # dead
     town.send(a, {"type": "switch_channel", "seq": 2})
+    await town.tick()
     assert a_t.last("error")["code"] == "you_are_dead"
     world.x[a.actor.slot] = 1006.0  # the body lies inside the portal
     town.send(a, {"type": "move", "seq": 3, "x": 1006, "y": 512})
     await town.settle()
     assert not a_t.of_type("transfer")
-    assert len(town.runtime.players) == 1
+    assert len(town.runtime.sessions.players) == 1
 
 
 async def test_a_transfer_ticket_for_a_character_playing_here_takes_over(world_of):
@@ -295,4 +309,4 @@ async def test_a_transfer_ticket_for_a_character_playing_here_takes_over(world_o
     _, late_t = await join_with(wilds, "aria", ticket=ticket)  # then used the ticket anyway
     assert late_t.last("joined")
     assert fallback_t.closed[0] == CloseCode.SESSION_REPLACED
-    assert len(wilds.runtime.players) == 1
+    assert len(wilds.runtime.sessions.players) == 1

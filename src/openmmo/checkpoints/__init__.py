@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from openmmo.sim.schema import CharacterState
+
 
 class CheckpointsUnavailable(Exception):
     """The checkpoint store cannot be reached; durable saves still happen."""
@@ -21,12 +23,7 @@ class HotCheckpoint:
     character_id: int
     epoch: int  # ownership epoch of the server that wrote it
     version: int  # progress version: higher is newer
-    zone_id: int
-    x: float
-    y: float
-    hp: int
-    level: int
-    xp: int
+    state: CharacterState
 
 
 class Checkpoints(Protocol):

@@ -7,6 +7,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from openmmo.checkpoints import CheckpointsUnavailable, HotCheckpoint
+from openmmo.sim.schema import CharacterState
 
 TTL_S = 86400
 CHUNK = 1000
@@ -22,8 +23,18 @@ return #KEYS
 def _pack(c: HotCheckpoint) -> bytes:
     # Field by field: dataclasses.astuple deep-copies and costs ~10x more, once per player
     # per second.
+    s = c.state
     return msgpack.packb(
-        (c.character_id, c.epoch, c.version, c.zone_id, c.x, c.y, c.hp, c.level, c.xp)
+        (c.character_id, c.epoch, c.version, s.zone_id, s.x, s.y, s.hp, s.level, s.xp, s.stats)
+    )
+
+
+def _unpack(raw: bytes) -> HotCheckpoint:
+    fields = msgpack.unpackb(raw, raw=False)
+    character_id, epoch, version, zone_id, x, y, hp, level, xp = fields[:9]
+    stats = fields[9] if len(fields) > 9 else {}  # written before stats existed
+    return HotCheckpoint(
+        character_id, epoch, version, CharacterState(zone_id, x, y, hp, level, xp, stats)
     )
 
 
@@ -54,7 +65,7 @@ class RedisCheckpoints:
             raise CheckpointsUnavailable(str(exc)) from exc
         if raw is None:
             return None
-        return HotCheckpoint(*msgpack.unpackb(raw if isinstance(raw, bytes) else raw.encode()))
+        return _unpack(raw if isinstance(raw, bytes) else raw.encode())
 
     async def close(self) -> None:
         return None

@@ -24,11 +24,10 @@ import numpy as np
 import numpy.typing as npt
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-from openmmo.protocol.codes import Encoding, EventType
+from openmmo.protocol.codes import Encoding
 from openmmo.protocol.snapshot import FLAG_DEAD, entities_from_wire
 
 HISTORY = 4096
-_EVENT_TYPES = frozenset(e.value for e in EventType)
 Message = dict[str, Any]
 Predicate = Callable[[Message], bool]
 
@@ -223,6 +222,18 @@ class GameClient:
         reply = await self.request({"type": "inventory"})
         return dict(reply["items"])
 
+    async def use_item(self, item: str) -> Message:
+        """Use one ``item`` of the inventory; the ``ack`` carries the game's result."""
+        return await self.request({"type": "use_item", "item": item})
+
+    async def send_game(self, message_type: str, **fields: Any) -> Message:
+        """One of the game's own messages (``welcome.game.messages``); the ``ack``."""
+        return await self.request({"type": message_type, **fields})
+
+    async def command(self, line: str) -> Message:
+        """A chat command such as ``/quest``; the ``ack`` carries ``result.reply``."""
+        return await self.request({"type": "chat", "message": line})
+
     async def switch_channel(self, channel_id: str | None = None) -> Message:
         """Ask to move to another channel of this zone; returns the ``transfer`` message."""
         message: Message = {"type": "switch_channel"}
@@ -286,6 +297,7 @@ class GameClient:
             self._latencies.setdefault(kind, []).append(now - sent_at)
         for event in message["events"]:
             event["_n"] = self._received
+            event["_event"] = True
             self.events.append(event)
             self._wake(event)
 
@@ -340,9 +352,10 @@ class GameClient:
     async def wait_event(
         self, predicate: Predicate, timeout_s: float = 10.0, since: int = 0
     ) -> Message:
-        """The first event (from any snapshot, history included) matching ``predicate``."""
+        """The first event (from any snapshot, history included) matching ``predicate``;
+        the game's own event types count too."""
         return await self.wait_for(
-            lambda m: m.get("type") in _EVENT_TYPES and predicate(m), timeout_s, since
+            lambda m: bool(m.get("_event")) and predicate(m), timeout_s, since
         )
 
     async def wait_closed(self, timeout_s: float = 10.0) -> tuple[int | None, str]:

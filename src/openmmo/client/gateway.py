@@ -74,9 +74,19 @@ class GatewayClient:
         body: dict[str, Any] = await self.call("GET", "/api/characters")
         return list(body["characters"])
 
-    async def create_character(self, name: str) -> dict[str, Any]:
-        created: dict[str, Any] = await self.call("POST", "/api/characters", {"name": name})
+    async def create_character(
+        self, name: str, character_class: str | None = None
+    ) -> dict[str, Any]:
+        """A new character (of the game's first class unless ``character_class`` is given)."""
+        body: dict[str, Any] = {"name": name}
+        if character_class is not None:
+            body["class"] = character_class
+        created: dict[str, Any] = await self.call("POST", "/api/characters", body)
         return created
+
+    async def get_character(self, character_id: int) -> dict[str, Any]:
+        character: dict[str, Any] = await self.call("GET", f"/api/characters/{character_id}")
+        return character
 
     async def zones(self) -> list[dict[str, Any]]:
         body: dict[str, Any] = await self.call("GET", "/api/zones")

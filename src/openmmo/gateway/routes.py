@@ -153,12 +153,12 @@ async def list_characters(request: Request, service: GatewayService, claims: Any
     body=CharacterCreate,
     response=CharacterOut,
     status=201,
-    errors={409: "name_taken or character_limit", 422: "invalid_name"},
+    errors={409: "name_taken or character_limit", 422: "invalid_name or invalid_class"},
 )
 async def create_character(
     request: Request, service: GatewayService, claims: Any, body: CharacterCreate
 ) -> CharacterOut:
-    return await service.create_character(claims.account_id, body.name)
+    return await service.create_character(claims.account_id, body.name, body.character_class)
 
 
 @operation(
@@ -290,7 +290,9 @@ def _endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
         if result is None:
             return Response(status_code=op.status)
         return Response(
-            result.model_dump_json(), status_code=op.status, media_type="application/json"
+            result.model_dump_json(by_alias=True),
+            status_code=op.status,
+            media_type="application/json",
         )
 
     endpoint.__name__ = op.handler.__name__

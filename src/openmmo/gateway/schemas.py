@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -32,10 +34,20 @@ class TokenPair(_Body):
 
 
 class CharacterCreate(_Body):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
     name: str = Field(examples=["Aria"], max_length=64)
+    character_class: str | None = Field(
+        None,
+        alias="class",
+        max_length=32,
+        description="One of the game's classes (`welcome.game.classes`); default: the first.",
+    )
 
 
 class CharacterOut(_Body):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
     character_id: int
     name: str
     zone_id: int
@@ -44,6 +56,10 @@ class CharacterOut(_Body):
     hp: int = Field(description="0 means full health.")
     level: int
     xp: int
+    character_class: str = Field(alias="class", description="The character's class.")
+    stats: dict[str, Any] = Field(
+        description="The game's declared fields its owner may see (protocol.md, game fields)."
+    )
 
 
 class CharacterList(_Body):

@@ -13,7 +13,7 @@ import secrets
 from collections import defaultdict, deque
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from openmmo.auth.names import (
     character_name_problem,
@@ -60,7 +60,8 @@ from openmmo.sessions import (
     SessionStore,
     SessionStoreUnavailable,
 )
-from openmmo.sim.zones import ZoneSpec
+from openmmo.sim.declare import ZoneSpec
+from openmmo.sim.schema import CharacterSchema
 from openmmo.storage import Account, Character, Conflict, Storage, StorageUnavailable
 
 log = get_logger("openmmo.gateway")
@@ -96,6 +97,7 @@ class GatewayService:
         tokens: TokenService,
         passwords: PasswordHashing,
         zones: dict[int, ZoneSpec],
+        schema: CharacterSchema,
         clock: Clock,
         refresh_ttl_s: int,
         hash_concurrency: int = 4,
@@ -111,6 +113,7 @@ class GatewayService:
         self.tokens = tokens
         self.passwords = passwords
         self.zones = zones
+        self.schema = schema
         self.clock = clock
         self.refresh_ttl_s = refresh_ttl_s
         self.limits = limits or GatewayLimits()
@@ -203,7 +206,11 @@ class GatewayService:
             name = f"Guest_{tag[attempt * 8 : attempt * 8 + 8]}"
             try:
                 await self.storage.create_character(
-                    account.account_id, name, spec.zone_id, *spec.spawn_point(self._rng)
+                    account.account_id,
+                    name,
+                    spec.zone_id,
+                    *spec.spawn_point(self._rng),
+                    stats=self.new_stats(None),
                 )
                 break
             except Conflict:
@@ -277,15 +284,18 @@ class GatewayService:
     # --- characters -----------------------------------------------------------------------
     async def list_characters(self, account_id: int) -> list[CharacterOut]:
         characters = await self._storage_call(self.storage.list_characters(account_id))
-        return [_character_out(c) for c in characters]
+        return [self._character_out(c) for c in characters]
 
     async def get_character(self, account_id: int, character_id: int) -> CharacterOut:
-        return _character_out(await self._own_character(account_id, character_id))
+        return self._character_out(await self._own_character(account_id, character_id))
 
-    async def create_character(self, account_id: int, name: str) -> CharacterOut:
+    async def create_character(
+        self, account_id: int, name: str, character_class: str | None = None
+    ) -> CharacterOut:
         problem = character_name_problem(name)
         if problem:
             raise ApiError(422, "invalid_name", problem)
+        stats = self.new_stats(character_class)
         existing = await self._storage_call(self.storage.list_characters(account_id))
         if len(existing) >= MAX_CHARACTERS_PER_ACCOUNT:
             raise ApiError(
@@ -296,13 +306,39 @@ class GatewayService:
         spec = self.zones[min(self.zones)]
         try:
             character = await self.storage.create_character(
-                account_id, name, spec.zone_id, *spec.spawn_point(self._rng)
+                account_id, name, spec.zone_id, *spec.spawn_point(self._rng), stats=stats
             )
         except Conflict:
             raise ApiError(409, "name_taken", f"the name {name!r} is taken") from None
         except StorageUnavailable as exc:
             raise unavailable("character storage is unavailable") from exc
-        return _character_out(character)
+        return self._character_out(character)
+
+    def new_stats(self, character_class: str | None) -> dict[str, Any]:
+        """A new character's declared fields: their defaults, in the chosen class."""
+        schema = self.schema
+        chosen = character_class or schema.class_field.default
+        if chosen not in schema.class_names:
+            known = ", ".join(sorted(schema.class_names))
+            raise ApiError(422, "invalid_class", f"class must be one of: {known}")
+        return schema.saved(schema.load({"class": chosen}))
+
+    def _character_out(self, c: Character) -> CharacterOut:
+        """The owner's view of a character, derived from the game's schema."""
+        state = c.state
+        stats = self.schema.load(state.stats)
+        return CharacterOut(
+            character_id=c.character_id,
+            name=c.name,
+            zone_id=state.zone_id,
+            x=round(state.x, 2),
+            y=round(state.y, 2),
+            hp=state.hp,
+            level=state.level,
+            xp=state.xp,
+            character_class=stats["class"],
+            stats=self.schema.owner_view(stats),
+        )
 
     async def _own_character(self, account_id: int, character_id: int) -> Character:
         character = await self._storage_call(self.storage.load_character(character_id))
@@ -531,19 +567,6 @@ class GatewayService:
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _character_out(c: Character) -> CharacterOut:
-    return CharacterOut(
-        character_id=c.character_id,
-        name=c.name,
-        zone_id=c.zone_id,
-        x=round(c.x, 2),
-        y=round(c.y, 2),
-        hp=c.hp,
-        level=c.level,
-        xp=c.xp,
-    )
 
 
 def _channel_out(c: ChannelInfo) -> ChannelOut:

@@ -66,8 +66,9 @@ class Matchmaker:
             except (MatchmakingUnavailable, DirectoryUnavailable) as exc:
                 log.warning("matchmaking_unavailable", error=str(exc)[:200], retry_in_s=backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), backoff)
+            with contextlib.suppress(TimeoutError):  # not wait_for: see zone/checkpoint.py
+                async with asyncio.timeout(backoff):
+                    await stop.wait()
 
     async def run_once(self) -> int:
         """One round over every mode; returns the number of groups placed."""

@@ -39,6 +39,9 @@ class ClientType(StrEnum):
     GIVE = "give"
     INVENTORY = "inventory"
     SWITCH_CHANNEL = "switch_channel"
+    USE_ITEM = "use_item"
+    # Not a wire name: the kind of every message a game declares (protocol.md, extensions).
+    CUSTOM = "custom"
 
 
 class ServerType(StrEnum):
@@ -68,6 +71,7 @@ class EventType(StrEnum):
     LOOT = "loot"
     RECEIVED = "received"
     ANNOUNCE = "announce"
+    STATS = "stats"
 
 
 class ChatChannel(StrEnum):
@@ -107,6 +111,7 @@ class ErrorCode(StrEnum):
     TRANSFERRING = "transferring"  # the character is on its way to another server
     BANNED = "banned"
     UNAVAILABLE = "unavailable"  # a dependency (database, bus) failed; retry later
+    UNKNOWN_COMMAND = "unknown_command"  # a chat command the game does not know
     INTERNAL = "internal"
 
 

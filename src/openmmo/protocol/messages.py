@@ -8,8 +8,9 @@ model-driven because it runs for every move of every player (see docs/topics/per
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from openmmo.protocol.codes import ChatChannel, ClientType, ErrorCode
 
@@ -113,6 +114,29 @@ class Leave:
     seq: int
 
 
+@dataclass(frozen=True, slots=True)
+class UseItem:
+    kind: ClassVar[ClientType] = ClientType.USE_ITEM
+    seq: int
+    item: str
+
+
+@dataclass(frozen=True, slots=True)
+class Custom:
+    """A message the game declared (protocol.md, extensions): ``name`` and its checked data."""
+
+    kind: ClassVar[ClientType] = ClientType.CUSTOM
+    seq: int
+    name: str
+    data: dict[str, Any]
+
+
+class Extension(Protocol):
+    """A game's declaration of a custom message (:class:`openmmo.game.Message`)."""
+
+    def parse(self, body: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
 ClientMessage = (
     Auth
     | JoinGame
@@ -125,11 +149,18 @@ ClientMessage = (
     | Give
     | InventoryRequest
     | SwitchChannel
+    | UseItem
+    | Custom
 )
 
+NO_EXTENSIONS: Mapping[str, Extension] = {}
 
-def parse_client_message(obj: Any, *, max_inspect_ids: int = 64) -> ClientMessage:
-    """Validate one decoded client message. Unknown fields are ignored (forward compatible)."""
+
+def parse_client_message(
+    obj: Any, *, max_inspect_ids: int = 64, extensions: Mapping[str, Extension] = NO_EXTENSIONS
+) -> ClientMessage:
+    """Validate one decoded client message. Unknown fields are ignored (forward compatible).
+    ``extensions`` are the game's custom messages, by type."""
     if not isinstance(obj, dict):
         raise ProtocolError(ErrorCode.BAD_MESSAGE, "a message must be an object")
     kind = obj.get("type")
@@ -172,6 +203,11 @@ def parse_client_message(obj: Any, *, max_inspect_ids: int = 64) -> ClientMessag
         return Give(seq, _int(obj, "target_id", seq), item, quantity)
     if kind == "inventory":
         return InventoryRequest(seq)
+    if kind == "use_item":
+        item = _str(obj, "item", seq)
+        if not 0 < len(item) <= MAX_ITEM_CHARS:
+            raise _bad(seq, f"field 'item' must be an item name of 1..{MAX_ITEM_CHARS} characters")
+        return UseItem(seq, item)
     if kind == "switch_channel":
         channel_id: Any = obj.get("channel_id")
         if channel_id is not None and (not isinstance(channel_id, str) or len(channel_id) > 128):
@@ -179,7 +215,14 @@ def parse_client_message(obj: Any, *, max_inspect_ids: int = 64) -> ClientMessag
         return SwitchChannel(seq, channel_id)
     if not isinstance(kind, str):
         raise ProtocolError(ErrorCode.BAD_MESSAGE, "field 'type' must be a string", seq)
-    known = ", ".join(t.value for t in ClientType)
+    extension = extensions.get(kind)
+    if extension is not None:
+        try:
+            return Custom(seq, kind, extension.parse(obj))
+        except ValueError as exc:
+            raise _bad(seq, f"{kind}: {exc}") from None
+    names = [t.value for t in ClientType if t is not ClientType.CUSTOM]
+    known = ", ".join([*names, *extensions])
     raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown type {kind[:40]!r} (known: {known})", seq)
 
 

@@ -1,13 +1,15 @@
-"""The connection state machine, as an explicit table.
+"""The connection state machine: phases, what each allows, and the transitions between them,
+as explicit tables.
 
 ::
 
-    AUTH ──auth ok──▶ LOBBY ──join_game──▶ JOINING ──loaded──▶ PLAYING ──portal──▶ TRANSFERRING
-      │ (token at upgrade skips AUTH)         │ join failed ─▶ LOBBY    ◀─ no channel ─┘   │
-      └───────────── any error that closes, or leave ─────────▶ CLOSED ◀─── transfer ─────┘
+    AUTH ──authenticated──▶ LOBBY ──join──▶ JOINING ──entered──▶ PLAYING ──transfer──▶ TRANSFERRING
+      (token at upgrade skips AUTH)   ◀─join_failed─┘      ◀──transfer_failed──┘
+    any phase ──close──▶ CLOSED
 
 A message not allowed in the current phase is answered with the error code in
-:data:`REFUSALS` and otherwise ignored (the connection stays open).
+:data:`REFUSALS` and otherwise ignored (the connection stays open). A transition not in
+:data:`TRANSITIONS` is a bug in the server and raises :class:`IllegalTransition`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,42 @@ class Phase(StrEnum):
     CLOSED = "closed"
 
 
+class Event(StrEnum):
+    """What moves a connection from one phase to the next."""
+
+    AUTHENTICATED = "authenticated"  # a valid token, at the upgrade or in `auth`
+    JOIN = "join"  # join_game accepted; loading the character
+    JOIN_FAILED = "join_failed"  # the character could not be loaded; try again
+    ENTERED = "entered"  # the character is in the world
+    TRANSFER = "transfer"  # a portal or switch_channel: on the way to another server
+    TRANSFER_FAILED = "transfer_failed"  # no channel, or storage failed: back in play
+    CLOSE = "close"  # leave, an error that closes, disconnect, or the end of a transfer
+
+
+class IllegalTransition(Exception):
+    """A phase change that the table does not allow: a bug in the zone server."""
+
+
+P, E = Phase, Event
+TRANSITIONS: dict[tuple[Phase, Event], Phase] = {
+    (P.AUTH, E.AUTHENTICATED): P.LOBBY,
+    (P.LOBBY, E.JOIN): P.JOINING,
+    (P.JOINING, E.JOIN_FAILED): P.LOBBY,
+    (P.JOINING, E.ENTERED): P.PLAYING,
+    (P.PLAYING, E.TRANSFER): P.TRANSFERRING,
+    (P.TRANSFERRING, E.TRANSFER_FAILED): P.PLAYING,
+    (P.TRANSFERRING, E.ENTERED): P.PLAYING,  # the transfer failed after leaving the world
+    **{(phase, E.CLOSE): P.CLOSED for phase in Phase},
+}
+
+
+def next_phase(phase: Phase, event: Event) -> Phase:
+    try:
+        return TRANSITIONS[(phase, event)]
+    except KeyError:
+        raise IllegalTransition(f"{event.value} is not possible while {phase.value}") from None
+
+
 C = ClientType
 ALLOWED: dict[Phase, frozenset[ClientType]] = {
     Phase.AUTH: frozenset({C.AUTH, C.PING}),
@@ -43,6 +81,8 @@ ALLOWED: dict[Phase, frozenset[ClientType]] = {
             C.GIVE,
             C.INVENTORY,
             C.SWITCH_CHANNEL,
+            C.USE_ITEM,
+            C.CUSTOM,
         }
     ),
     Phase.TRANSFERRING: frozenset({C.PING}),

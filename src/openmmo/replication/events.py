@@ -6,15 +6,26 @@ from dataclasses import dataclass
 
 from openmmo.protocol.codes import EventType
 from openmmo.protocol.snapshot import WireEvent
-from openmmo.sim.events import Death, Hit, LevelUp, Respawn, SimEvent, XpGain
+from openmmo.sim.events import (
+    Announcement,
+    Death,
+    GameEvent,
+    Hit,
+    LevelUp,
+    Respawn,
+    SimEvent,
+    StatsChanged,
+    XpGain,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Area:
-    """Everyone whose interest area covers (x, y)."""
+    """Everyone whose interest area covers (x, y), except the entity ``exclude``."""
 
     x: float
     y: float
+    exclude: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +35,71 @@ class Private:
     entity_id: int
 
 
-Audience = Area | Private
+@dataclass(frozen=True, slots=True)
+class Everyone:
+    """Every player in the zone (this channel)."""
+
+
+Audience = Area | Private | Everyone
+
+
+def chat_event(channel: str, sender: int, name: str, message: str, time_ms: int) -> WireEvent:
+    return WireEvent(
+        {
+            "type": EventType.CHAT.value,
+            "channel": channel,
+            "from": sender,
+            "name": name,
+            "message": message,
+            "time_ms": time_ms,
+        }
+    )
+
+
+def announce_event(message: str) -> WireEvent:
+    return WireEvent({"type": EventType.ANNOUNCE.value, "message": message})
+
+
+def loot_event(items: dict[str, int], inventory: dict[str, int]) -> WireEvent:
+    return WireEvent({"type": EventType.LOOT.value, "items": items, "inventory": inventory})
+
+
+def received_event(sender: int, item: str, quantity: int, inventory: dict[str, int]) -> WireEvent:
+    return WireEvent(
+        {
+            "type": EventType.RECEIVED.value,
+            "from": sender,
+            "item": item,
+            "quantity": quantity,
+            "inventory": inventory,
+        }
+    )
+
+
+def routed(event: SimEvent) -> list[tuple[WireEvent, Audience]]:
+    """The wire events of one simulation event (loot excepted: it is granted first)."""
+    if isinstance(event, StatsChanged):
+        out: list[tuple[WireEvent, Audience]] = [
+            (_stats(event.entity_id, event.owner), Private(event.entity_id))
+        ]
+        if event.public:
+            out.append(
+                (_stats(event.entity_id, event.public), Area(event.x, event.y, event.entity_id))
+            )
+        return out
+    if isinstance(event, GameEvent):
+        to = event.to
+        audience: Audience = (
+            Everyone() if to is None else Private(to) if isinstance(to, int) else Area(*to)
+        )
+        return [(WireEvent(event.body), audience)]
+    if isinstance(event, Announcement):
+        return [(announce_event(event.message), Everyone())]
+    return [to_wire(event)]
+
+
+def _stats(entity_id: int, stats: dict[str, object]) -> WireEvent:
+    return WireEvent({"type": EventType.STATS.value, "entity": entity_id, "stats": stats})
 
 
 def to_wire(event: SimEvent) -> tuple[WireEvent, Audience]:

@@ -60,4 +60,32 @@ class Loot:
     source: str
 
 
-SimEvent = Hit | Death | Respawn | XpGain | LevelUp | Loot
+@dataclass(frozen=True, slots=True)
+class StatsChanged:
+    """Declared fields of a player changed this tick: ``owner`` goes to the player,
+    ``public`` to everyone near it."""
+
+    entity_id: int
+    owner: dict[str, object]
+    public: dict[str, object]
+    x: float
+    y: float
+
+
+@dataclass(frozen=True, slots=True)
+class GameEvent:
+    """An event a game sent (``zone.send_event`` and friends). ``to`` is an entity id, a
+    point (everyone near it) or None (everyone in the zone)."""
+
+    body: dict[str, object]
+    to: int | tuple[float, float] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """A line for everyone in the zone (a hook was disabled, or the game announced)."""
+
+    message: str
+
+
+SimEvent = Hit | Death | Respawn | XpGain | LevelUp | Loot | StatsChanged | GameEvent | Announcement

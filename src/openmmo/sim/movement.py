@@ -5,13 +5,21 @@ distance fits the entity's movement budget, otherwise as far toward it as the bu
 (the client sees the corrected position in its next snapshot). The budget refills at
 ``max_speed * speed_tolerance`` per second up to ``max_speed * move_budget_s``, which tolerates
 jittery arrival of moves without allowing sustained speeding or a teleport.
+
+A tick's moves are validated together (:func:`apply_moves`): one round of numpy operations
+over every player that moved, then one more round for players that sent two moves in the
+tick, and so on — the same arithmetic, move by move, as :func:`apply_move` applies to one.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
-from openmmo.sim.world import World
+import numpy as np
+import numpy.typing as npt
+
+from openmmo.sim.world import FLAG_DEAD, World
 
 
 def clamp_step(
@@ -27,24 +35,72 @@ def clamp_step(
 
 
 def apply_move(world: World, entity_id: int, x: float, y: float, now: float) -> bool:
-    """Move a player toward (x, y). Returns True when the position was corrected.
-
-    Dead players do not move; the move still counts as processed (it is acknowledged).
-    """
-    actor = world.actors[entity_id]
-    slot = actor.slot
-    rules = world.rules
-    capacity = rules.max_speed * rules.move_budget_s
-    refill = (now - actor.last_move_at) * rules.max_speed * rules.speed_tolerance
-    actor.move_budget = min(capacity, actor.move_budget + max(refill, 0.0))
-    actor.last_move_at = now
+    """Move one player toward (x, y); True when the position was corrected. Dead players
+    do not move (the move still counts as processed: it is acknowledged)."""
+    slot = world.actors[entity_id].slot
+    _apply(world, np.array([slot]), np.array([x], np.float64), np.array([y], np.float64), now)
     if world.is_dead(slot):
         return False
-    tx, ty = world.spec.clamp(x, y)
-    nx, ny, spent = clamp_step(
-        float(world.x[slot]), float(world.y[slot]), tx, ty, actor.move_budget
-    )
-    actor.move_budget -= spent
-    world.x[slot] = nx
-    world.y[slot] = ny
-    return nx != x or ny != y
+    return (float(world.x[slot]), float(world.y[slot])) != (x, y)
+
+
+def apply_moves(
+    world: World,
+    slots: Sequence[int],
+    xs: Sequence[float],
+    ys: Sequence[float],
+    ats: Sequence[float],
+) -> npt.NDArray[np.intp]:
+    """Apply moves in order (several per slot allowed); returns the slots that moved.
+    ``ats`` are the moves' arrival times: the budget refills by them, as if each move had
+    been applied the moment it arrived."""
+    if not slots:
+        return np.zeros(0, dtype=np.intp)
+    pending = list(range(len(slots)))
+    while pending:
+        seen: set[int] = set()
+        now_round: list[int] = []
+        later: list[int] = []
+        for i in pending:
+            slot = slots[i]
+            (later if slot in seen else now_round).append(i)
+            seen.add(slot)
+        _apply(
+            world,
+            np.fromiter((slots[i] for i in now_round), np.intp, len(now_round)),
+            np.fromiter((xs[i] for i in now_round), np.float64, len(now_round)),
+            np.fromiter((ys[i] for i in now_round), np.float64, len(now_round)),
+            np.fromiter((ats[i] for i in now_round), np.float64, len(now_round)),
+        )
+        pending = later
+    return np.unique(np.asarray(slots, dtype=np.intp))
+
+
+def _apply(
+    world: World,
+    slots: npt.NDArray[np.intp],
+    tx: npt.NDArray[np.float64],
+    ty: npt.NDArray[np.float64],
+    now: npt.NDArray[np.float64] | float,
+) -> None:
+    """One round: ``slots`` are distinct."""
+    rules = world.rules
+    capacity = rules.max_speed * rules.move_budget_s
+    refill = np.maximum((now - world.last_move_at[slots]) * rules.max_speed, 0.0)
+    budget = np.minimum(capacity, world.move_budget[slots] + refill * rules.speed_tolerance)
+    world.last_move_at[slots] = now
+    alive = (world.flags[slots] & FLAG_DEAD) == 0
+    tx = np.clip(tx, 0.0, world.spec.width)
+    ty = np.clip(ty, 0.0, world.spec.height)
+    x0, y0 = world.x[slots], world.y[slots]
+    dx, dy = tx - x0, ty - y0
+    distance = np.hypot(dx, dy)
+    over = distance > budget
+    scale = np.where(over, budget / np.where(over, distance, 1.0), 1.0)
+    nx = np.where(over, x0 + dx * scale, tx)
+    ny = np.where(over, y0 + dy * scale, ty)
+    spent = np.minimum(distance, budget)
+    world.move_budget[slots] = np.where(alive, budget - spent, budget)
+    moving = slots[alive]
+    world.x[moving] = nx[alive]
+    world.y[moving] = ny[alive]

@@ -1,10 +1,15 @@
-"""The state of one zone: entities in slots, hot fields in numpy arrays.
+"""The state of one zone: entities in slots, hot fields in numpy arrays, the game it runs.
 
-Positions, HP and flags live in arrays indexed by *slot* so that replication can pack every
-entity of a tick with a handful of vectorised operations; per-entity bookkeeping that is read
-rarely (names, cooldowns, NPC brains) lives in :class:`Actor` objects. A slot is reused after
-its entity leaves. Entity ids are stable: a player's id is its character id (below
-:data:`NPC_ID_BASE`), an NPC's id is ``NPC_ID_BASE + n``.
+Positions, HP and flags live in arrays indexed by *slot* so that moves are validated and
+replication packs every entity of a tick with a handful of vectorised operations; per-entity
+bookkeeping that is read rarely (names, cooldowns, stats, script state) lives in
+:class:`Actor` objects. A slot is reused after its entity leaves. Entity ids are stable: a
+player's id is its character id (below :data:`NPC_ID_BASE`), an NPC's id is
+``NPC_ID_BASE + n``.
+
+The world also holds what the game running in it owns: its declarations
+(:class:`~openmmo.sim.declare.Game`), the character schema, per-zone script state, timers
+and the hook runner. Game code never sees this class; it sees :mod:`openmmo.sim.facade`.
 """
 
 from __future__ import annotations
@@ -12,17 +17,20 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from openmmo.sim.declare import Game, NpcKind, PlayerClass, Reject, ZoneSpec
 from openmmo.sim.events import SimEvent
-from openmmo.sim.rules import NpcKind, Rules
-from openmmo.sim.zones import ZoneSpec
+from openmmo.sim.hooks import HookRunner
+from openmmo.sim.schema import CharacterSchema, CharacterState
 
 NPC_ID_BASE = 2**31
 FLAG_DEAD = 1
+
+ActionRejected = Reject  # the engine's name for a refused action
 
 
 class EntityKind(IntEnum):
@@ -30,64 +38,37 @@ class EntityKind(IntEnum):
     NPC = 1
 
 
-class ActionRejected(Exception):
-    """A client action broke a game rule; ``code`` is a protocol error code."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-@dataclass(slots=True)
-class NpcBrain:
-    kind: NpcKind
-    home_x: float
-    home_y: float
-    goal_x: float
-    goal_y: float
-    next_wander_at: float = 0.0
-    target_id: int | None = None
-    next_attack_at: float = 0.0
-
-
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Actor:
     entity_id: int
     slot: int
     kind: EntityKind
     name: str
     xp: int = 0
-    move_budget: float = 0.0
-    last_move_at: float = 0.0
     cooldowns: dict[int, float] = field(default_factory=dict)  # skill id -> ready at
     respawn_at: float | None = None
-    brain: NpcBrain | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PlayerState:
-    """What is saved of a player: the durable part of its entity."""
-
-    entity_id: int
-    name: str
-    x: float
-    y: float
-    hp: int
-    level: int
-    xp: int
+    player_class: PlayerClass | None = None
+    npc_kind: NpcKind | None = None
+    home_x: float = 0.0
+    home_y: float = 0.0
+    target_id: int | None = None  # whom an NPC fights (set when it is hurt)
+    next_attack_at: float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict)  # declared fields (players)
+    state: dict[str, Any] = field(default_factory=dict)  # script state, never saved
+    changed: set[str] = field(default_factory=set)  # stats set since the last step
+    handle: Any = None  # its facade object, made on first use
 
 
 class World:
-    """One zone's authoritative state. Mutated only by the functions of :mod:`openmmo.sim`."""
+    """One zone's authoritative state. Changed only by :mod:`openmmo.sim` (through
+    :func:`openmmo.sim.step.step` and the facade the game's hooks use)."""
 
-    def __init__(
-        self, spec: ZoneSpec, rules: Rules | None = None, *, seed: int = 0, capacity: int = 256
-    ):
+    def __init__(self, spec: ZoneSpec, game: Game, *, seed: int = 0, capacity: int = 256):
         self.spec = spec
-        self.rules = rules or Rules()
         self.rng = random.Random(seed)
         self.tick = 0
+        self.now = 0.0
+        self.dt = 0.0
         self.events: list[SimEvent] = []
         self.actors: dict[int, Actor] = {}
         self._slot_actor: list[Actor | None] = []
@@ -97,34 +78,67 @@ class World:
         self.next_regen_at = 0.0
         # (time, entity id) of dead entities waiting to come back, earliest first.
         self.respawn_queue: list[tuple[float, int]] = []
+        self.npc_ids: set[int] = set()
+        self.changed: set[Actor] = set()  # players whose declared fields changed this tick
+        self.script: dict[str, Any] = {}  # the game's per-zone state
+        self.timers: list[Any] = []  # heap of openmmo.sim.facade.Timer
+        self.hooks = HookRunner(game.name)
+        self.api: Any = None  # the Zone facade, made on first use
+        self.use_game(game)
+
+    def use_game(self, game: Game) -> None:
+        """Run ``game`` from now on (at start, and on a hot reload between ticks): rules,
+        kinds, classes and hooks are looked up by name, state is kept."""
+        self.game = game
+        self.rules = game.rules
+        self.schema = CharacterSchema(game.fields, game.classes)
+        self.hooks.game_name = game.module or game.name
+        self.spec = game.zones.get(self.spec.zone_id, self.spec)
+        for actor in self.actors.values():
+            if actor.npc_kind is not None:
+                actor.npc_kind = game.npc_kinds.get(actor.npc_kind.name, actor.npc_kind)
+            elif actor.player_class is not None:
+                actor.stats = self.schema.load(actor.stats)
+                actor.player_class = game.player_class(actor.stats.get("class"))
 
     # --- storage --------------------------------------------------------------------------
     def _allocate(self, capacity: int) -> None:
         old = len(self._slot_actor)
-        if old == 0:
-            self.ids = np.zeros(capacity, dtype=np.uint32)
-            self.x = np.zeros(capacity, dtype=np.float64)
-            self.y = np.zeros(capacity, dtype=np.float64)
-            self.hp = np.zeros(capacity, dtype=np.int32)
-            self.hp_max = np.zeros(capacity, dtype=np.int32)
-            self.kind = np.zeros(capacity, dtype=np.uint8)
-            self.flags = np.zeros(capacity, dtype=np.uint8)
-            self.level = np.zeros(capacity, dtype=np.uint8)
-            self.used = np.zeros(capacity, dtype=np.bool_)
-            self.combat_until = np.zeros(capacity, dtype=np.float64)
-        else:
-            self.ids = _grow(self.ids, capacity)
-            self.x = _grow(self.x, capacity)
-            self.y = _grow(self.y, capacity)
-            self.hp = _grow(self.hp, capacity)
-            self.hp_max = _grow(self.hp_max, capacity)
-            self.kind = _grow(self.kind, capacity)
-            self.flags = _grow(self.flags, capacity)
-            self.level = _grow(self.level, capacity)
-            self.used = _grow(self.used, capacity)
-            self.combat_until = _grow(self.combat_until, capacity)
+        columns = (
+            ("ids", np.uint32),
+            ("x", np.float64),
+            ("y", np.float64),
+            ("hp", np.int32),
+            ("hp_max", np.int32),
+            ("kind", np.uint8),
+            ("flags", np.uint8),
+            ("level", np.uint8),
+            ("used", np.bool_),
+            ("combat_until", np.float64),
+            ("move_budget", np.float64),
+            ("last_move_at", np.float64),
+        )
+        for name, dtype in columns:
+            if old == 0:
+                setattr(self, name, np.zeros(capacity, dtype=dtype))
+            else:
+                setattr(self, name, _grow(getattr(self, name), capacity))
         self._slot_actor.extend([None] * (capacity - old))
         self._free.extend(range(capacity - 1, old - 1, -1))
+
+    # Declared for type checkers; created by _allocate.
+    ids: npt.NDArray[np.uint32]
+    x: npt.NDArray[np.float64]
+    y: npt.NDArray[np.float64]
+    hp: npt.NDArray[np.int32]
+    hp_max: npt.NDArray[np.int32]
+    kind: npt.NDArray[np.uint8]
+    flags: npt.NDArray[np.uint8]
+    level: npt.NDArray[np.uint8]
+    used: npt.NDArray[np.bool_]
+    combat_until: npt.NDArray[np.float64]
+    move_budget: npt.NDArray[np.float64]
+    last_move_at: npt.NDArray[np.float64]
 
     def _take_slot(self) -> int:
         if not self._free:
@@ -142,7 +156,7 @@ class World:
         try:
             return self.actors[entity_id]
         except KeyError:
-            raise ActionRejected("invalid_target", f"no entity {entity_id} here") from None
+            raise Reject("invalid_target", f"no entity {entity_id} here") from None
 
     def actor_at(self, slot: int) -> Actor | None:
         return self._slot_actor[slot]
@@ -194,15 +208,22 @@ class World:
         level: int,
         xp: int,
         now: float,
+        stats: dict[str, Any] | None = None,
     ) -> Actor:
         """Put a loaded character into the world. A character saved dead comes back alive."""
         if not 0 < entity_id < NPC_ID_BASE:
             raise ValueError("player ids must be in 1..2^31-1")
-        hp_max = self.rules.hp_max_for(level)
+        live = self.schema.load(stats or {})
+        player_class = self.game.player_class(live.get("class"))
+        level = min(max(level, 1), self.game.xp_curve.max_level)
+        hp_max = player_class.hp_max_for(level)
         actor = self._spawn(entity_id, EntityKind.PLAYER, name, x, y, hp or hp_max, hp_max, level)
         actor.xp = xp
-        actor.last_move_at = now
-        actor.move_budget = self.rules.max_speed * self.rules.move_budget_s
+        actor.player_class = player_class
+        actor.stats = live
+        slot = actor.slot
+        self.last_move_at[slot] = now
+        self.move_budget[slot] = self.rules.max_speed * self.rules.move_budget_s
         return actor
 
     def add_npc(self, kind: NpcKind, x: float, y: float, now: float) -> Actor:
@@ -211,29 +232,33 @@ class World:
         actor = self._spawn(
             entity_id, EntityKind.NPC, kind.name, x, y, kind.hp, kind.hp, kind.level
         )
-        actor.brain = NpcBrain(kind, x, y, x, y, next_wander_at=now)
+        actor.npc_kind = kind
+        actor.home_x, actor.home_y = self.spec.clamp(x, y)
+        self.npc_ids.add(entity_id)
         return actor
 
-    def remove(self, entity_id: int) -> PlayerState:
+    def remove(self, entity_id: int) -> CharacterState:
         """Take an entity out of the world and return what should be saved of it."""
-        state = self.player_state(entity_id)
+        state = self.character_state(entity_id)
         actor = self.actors.pop(entity_id)
+        self.npc_ids.discard(entity_id)
+        self.changed.discard(actor)
         self.used[actor.slot] = False
         self._slot_actor[actor.slot] = None
         self._free.append(actor.slot)
         return state
 
-    def player_state(self, entity_id: int) -> PlayerState:
+    def character_state(self, entity_id: int) -> CharacterState:
         actor = self.actors[entity_id]
         slot = actor.slot
-        return PlayerState(
-            entity_id,
-            actor.name,
+        return CharacterState(
+            self.spec.zone_id,
             float(self.x[slot]),
             float(self.y[slot]),
             int(self.hp[slot]),
             int(self.level[slot]),
             actor.xp,
+            self.schema.saved(actor.stats),
         )
 
     def player_count(self) -> int:

@@ -9,8 +9,11 @@ below at the adapter boundary.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+from openmmo.sim.schema import CharacterState
 
 
 class StorageError(Exception):
@@ -56,16 +59,19 @@ class Character:
     character_id: int
     account_id: int
     name: str
-    zone_id: int
-    x: float
-    y: float
-    hp: int  # 0 means "full" for a new character
-    level: int
-    xp: int
+    state: CharacterState  # zone, position, HP (0 = full), level, XP and the game's fields
     progress_version: int = 0
     owner_server: str | None = None
     owner_epoch: int = 0
     rating: int = 1000  # matchmaking rating (new characters start at 1000)
+
+    @property
+    def zone_id(self) -> int:
+        return self.state.zone_id
+
+    @property
+    def level(self) -> int:
+        return self.state.level
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +83,7 @@ class CharacterProgress:
     """
 
     character_id: int
-    zone_id: int
-    x: float
-    y: float
-    hp: int
-    level: int
-    xp: int
+    state: CharacterState
     version: int = 0
     epoch: int = 0
     release: bool = False
@@ -131,9 +132,17 @@ class Storage(Protocol):
     async def update_password_hash(self, account_id: int, password_hash: str) -> None: ...
 
     async def create_character(
-        self, account_id: int, name: str, zone_id: int, x: float, y: float, level: int = 1
+        self,
+        account_id: int,
+        name: str,
+        zone_id: int,
+        x: float,
+        y: float,
+        level: int = 1,
+        stats: Mapping[str, Any] | None = None,
     ) -> Character:
-        """Raises :class:`Conflict` when the name is taken (case-insensitive)."""
+        """Raises :class:`Conflict` when the name is taken (case-insensitive). ``stats`` are
+        the game's declared fields (the class among them), saved as JSON."""
         ...
 
     async def list_characters(self, account_id: int) -> list[Character]: ...
@@ -196,6 +205,13 @@ class Storage(Protocol):
         self, character_id: int, items: dict[str, int], reason: str, server_id: str, epoch: int
     ) -> dict[str, int]:
         """Add items to an owned character; returns its inventory. Raises NotOwner."""
+        ...
+
+    async def take_items(
+        self, character_id: int, item: str, quantity: int, reason: str, server_id: str, epoch: int
+    ) -> dict[str, int]:
+        """Take items from an owned character (using one up); returns its inventory. Raises
+        NotOwner or InsufficientItems."""
         ...
 
     async def move_items(

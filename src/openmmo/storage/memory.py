@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Mapping
+from typing import Any
 
+from openmmo.sim.schema import CharacterState
 from openmmo.storage import (
     Account,
     Character,
@@ -76,11 +79,19 @@ class MemoryStorage:
 
     # --- characters -----------------------------------------------------------------------
     async def create_character(
-        self, account_id: int, name: str, zone_id: int, x: float, y: float, level: int = 1
+        self,
+        account_id: int,
+        name: str,
+        zone_id: int,
+        x: float,
+        y: float,
+        level: int = 1,
+        stats: Mapping[str, Any] | None = None,
     ) -> Character:
         if name.lower() in self._by_name:
             raise Conflict(f"character name {name!r} is taken")
-        character = Character(self._next_character, account_id, name, zone_id, x, y, 0, level, 0)
+        state = CharacterState(zone_id, x, y, 0, level, 0, dict(stats or {}))
+        character = Character(self._next_character, account_id, name, state)
         self._next_character += 1
         self._characters[character.character_id] = character
         self._by_name[name.lower()] = character.character_id
@@ -151,12 +162,7 @@ class MemoryStorage:
                 continue
             self._characters[p.character_id] = dataclasses.replace(
                 current,
-                zone_id=p.zone_id,
-                x=p.x,
-                y=p.y,
-                hp=p.hp,
-                level=p.level,
-                xp=p.xp,
+                state=dataclasses.replace(p.state, stats=dict(p.state.stats)),
                 progress_version=p.version,
                 owner_server=None if p.release else current.owner_server,
             )
@@ -211,6 +217,17 @@ class MemoryStorage:
         for item, quantity in items.items():
             bag[item] += quantity
             self.ledger.append((character_id, item, quantity, reason))
+        return await self.inventory(character_id)
+
+    async def take_items(
+        self, character_id: int, item: str, quantity: int, reason: str, server_id: str, epoch: int
+    ) -> dict[str, int]:
+        self._require_owner(character_id, server_id, epoch)
+        bag = self._inventory.setdefault(character_id, Counter())
+        if bag[item] < quantity:
+            raise InsufficientItems(f"character {character_id} holds {bag[item]} {item}")
+        bag[item] -= quantity
+        self.ledger.append((character_id, item, -quantity, reason))
         return await self.inventory(character_id)
 
     async def move_items(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -59,6 +60,9 @@ characters = Table(
     Column("level", Integer, nullable=False, server_default="1"),
     Column("xp", BigInteger, nullable=False, server_default="0"),
     Column("rating", Integer, nullable=False, server_default="1000"),  # matchmaking
+    # The game's declared fields (openmmo.game.Field), the class among them: one JSON
+    # object, so a game adds a stat without a migration.
+    Column("stats", JSON, nullable=False, server_default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # Ownership: the zone server that may change this character, and a fencing epoch that

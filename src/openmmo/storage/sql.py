@@ -13,7 +13,7 @@ writes.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from sqlalchemy.exc import DisconnectionError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from openmmo.sim.schema import CharacterState
 from openmmo.storage import (
     Account,
     Character,
@@ -136,12 +137,15 @@ def _character(row: RowMapping) -> Character:
         row["character_id"],
         row["account_id"],
         row["name"],
-        row["zone_id"],
-        row["x"],
-        row["y"],
-        row["hp"],
-        row["level"],
-        row["xp"],
+        CharacterState(
+            row["zone_id"],
+            row["x"],
+            row["y"],
+            row["hp"],
+            row["level"],
+            row["xp"],
+            row["stats"] or {},
+        ),
         row["progress_version"],
         row["owner_server"],
         row["owner_epoch"],
@@ -180,6 +184,7 @@ _SAVE = (
         hp=bindparam("b_hp"),
         level=bindparam("b_level"),
         xp=bindparam("b_xp"),
+        stats=bindparam("b_stats"),
         progress_version=bindparam("b_version"),
         owner_server=bindparam("b_owner"),
         updated_at=func.now(),
@@ -189,16 +194,18 @@ _SAVE = (
 
 
 def _save_params(p: CharacterProgress, server_id: str) -> dict[str, Any]:
+    state = p.state
     return {
         "b_id": p.character_id,
         "b_server": server_id,
         "b_epoch": p.epoch,
-        "b_zone": p.zone_id,
-        "b_x": p.x,
-        "b_y": p.y,
-        "b_hp": p.hp,
-        "b_level": p.level,
-        "b_xp": p.xp,
+        "b_zone": state.zone_id,
+        "b_x": state.x,
+        "b_y": state.y,
+        "b_hp": state.hp,
+        "b_level": state.level,
+        "b_xp": state.xp,
+        "b_stats": dict(state.stats),
         "b_version": p.version,
         "b_owner": None if p.release else server_id,
     }
@@ -292,7 +299,14 @@ class SqlStorage:
 
     # --- characters -----------------------------------------------------------------------
     async def create_character(
-        self, account_id: int, name: str, zone_id: int, x: float, y: float, level: int = 1
+        self,
+        account_id: int,
+        name: str,
+        zone_id: int,
+        x: float,
+        y: float,
+        level: int = 1,
+        stats: Mapping[str, Any] | None = None,
     ) -> Character:
         row = await self._write(
             insert(characters)
@@ -306,6 +320,7 @@ class SqlStorage:
                 hp=0,
                 level=level,
                 xp=0,
+                stats=dict(stats or {}),
             )
             .returning(*characters.c)
         )
@@ -511,6 +526,37 @@ class SqlStorage:
                             character_id=character_id, item=item, delta=quantity, reason=reason
                         )
                     )
+                return await self._bag(connection, character_id)
+        except DB_ERRORS as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    async def take_items(
+        self, character_id: int, item: str, quantity: int, reason: str, server_id: str, epoch: int
+    ) -> dict[str, int]:
+        try:
+            async with self.engine.begin() as connection:
+                await self._fence(connection, character_id, server_id, epoch)
+                taken = (
+                    await connection.execute(
+                        update(inventory)
+                        .where(
+                            inventory.c.character_id == character_id,
+                            inventory.c.item == item,
+                            inventory.c.quantity >= quantity,
+                        )
+                        .values(quantity=inventory.c.quantity - quantity)
+                        .returning(inventory.c.quantity)
+                    )
+                ).first()
+                if taken is None:
+                    raise InsufficientItems(
+                        f"character {character_id} holds fewer than {quantity} {item}"
+                    )
+                await connection.execute(
+                    insert(item_ledger).values(
+                        character_id=character_id, item=item, delta=-quantity, reason=reason
+                    )
+                )
                 return await self._bag(connection, character_id)
         except DB_ERRORS as exc:
             raise StorageUnavailable(str(exc)) from exc

@@ -24,15 +24,23 @@ def free_port() -> int:
 
 
 class LocalWorld:
-    """``with LocalWorld(tmp_path) as world:`` starts the gateway and both zones and waits
-    until they are ready; leaving the block sends SIGTERM and waits for a clean exit."""
+    """``with LocalWorld(tmp_path) as world:`` starts the gateway and the game's zones (two
+    for the default game; pass ``zones`` for another) and waits until they are ready; leaving
+    the block sends SIGTERM and waits for a clean exit. ``args`` go to ``openmmo up``."""
 
     def __init__(
-        self, data_dir: Path, *, env: dict[str, str] | None = None, log_file: Path | None = None
+        self,
+        data_dir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        log_file: Path | None = None,
+        zones: int = 2,
+        args: list[str] | None = None,
     ):
         self.data_dir = data_dir
         self.gateway_port = free_port()
-        self.zone_ports = [free_port(), free_port()]
+        self.zone_ports = [free_port() for _ in range(zones)]
+        self.extra_args = args or []
         self.extra_env = env or {}
         self.log_file = log_file or data_dir / "openmmo.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -66,6 +74,7 @@ class LocalWorld:
                 str(self.gateway_port),
                 "--zone-ports",
                 ",".join(map(str, self.zone_ports)),
+                *self.extra_args,
             ],
             cwd=self.data_dir,
             env=env,
@@ -105,6 +114,11 @@ class LocalWorld:
                 self.process.wait()
         self.returncode = self.process.returncode
         return self.returncode
+
+    def log_lines(self) -> list[str]:
+        with contextlib.suppress(OSError):
+            return self.log_file.read_text().splitlines()
+        return []
 
     def log_tail(self, lines: int = 30) -> str:
         with contextlib.suppress(OSError):

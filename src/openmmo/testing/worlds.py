@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from openmmo.sim.rules import Rules
+import copy
+
+from openmmo.game.loader import load_game
+from openmmo.sim.declare import Game, Rules, ZoneSpec
 from openmmo.sim.world import Actor, World
-from openmmo.sim.zones import ZoneSpec
+
+
+def default_game(rules: Rules | None = None) -> Game:
+    """The default game, with other engine rules if given (a copy: the original is shared)."""
+    game = load_game()
+    if rules is None:
+        return game
+    changed = copy.copy(game)
+    changed.rules = rules
+    return changed
 
 
 def empty_world(
@@ -15,8 +27,9 @@ def empty_world(
     cell_size: float = 50.0,
     rules: Rules | None = None,
     seed: int = 0,
+    game: Game | None = None,
 ) -> World:
-    """A zone with no NPCs."""
+    """A zone with no NPCs, running the default game (or ``game``)."""
     spec = ZoneSpec(
         zone_id=9,
         name="testzone",
@@ -27,7 +40,7 @@ def empty_world(
         pvp=pvp,
         cell_size=cell_size,
     )
-    return World(spec, rules, seed=seed)
+    return World(spec, game or default_game(rules), seed=seed)
 
 
 def place_player(
@@ -40,6 +53,8 @@ def place_player(
     level: int = 1,
     hp: int = 0,
     xp: int = 0,
+    cls: str | None = None,
 ) -> Actor:
     """Add a player at (x, y); ``hp=0`` means full health."""
-    return world.add_player(entity_id, f"P{entity_id}", x, y, hp, level, xp, now)
+    stats = None if cls is None else {"class": cls}
+    return world.add_player(entity_id, f"P{entity_id}", x, y, hp, level, xp, now, stats)

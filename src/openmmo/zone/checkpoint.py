@@ -44,7 +44,7 @@ class Checkpointer:
         self.storage = storage
         self.checkpoints = checkpoints
         self.server_id = server_id
-        self.pending: dict[int, CharacterProgress] = {}
+        self._pending: dict[int, CharacterProgress] = {}
         self.on_refused = on_refused or (lambda ids: None)
         self._in_flight: set[int] = set()
         self._landed = asyncio.Condition()
@@ -53,7 +53,16 @@ class Checkpointer:
         self._checkpoint_failures = 0
 
     def stage(self, progress: CharacterProgress) -> None:
-        self.pending[progress.character_id] = progress
+        self._pending[progress.character_id] = progress
+
+    def take_staged(self, character_id: int) -> CharacterProgress | None:
+        """Take back a staged save that has not been flushed (a character rejoining before
+        its leave was saved: the staged progress is newer than the database)."""
+        return self._pending.pop(character_id, None)
+
+    @property
+    def unsaved(self) -> int:
+        return len(self._pending)
 
     def request_flush(self) -> None:
         self._wake.set()
@@ -65,16 +74,16 @@ class Checkpointer:
 
     async def flush(self) -> bool:
         """Save everything staged. False (and the batch kept) when the database failed."""
-        if not self.pending:
+        if not self._pending:
             return True
-        batch, self.pending = self.pending, {}
+        batch, self._pending = self._pending, {}
         self._in_flight.update(batch)
         started = time.perf_counter()
         try:
             refused = await self.storage.save_progress(list(batch.values()), self.server_id)
         except Exception as exc:  # unreachable database, or any surprise: keep the batch
             for character_id, progress in batch.items():
-                self.pending.setdefault(character_id, progress)
+                self._pending.setdefault(character_id, progress)
             SAVES.labels(self._label, "failed").inc(len(batch))
             log.warning("save_failed", characters=len(batch), error=str(exc)[:200])
             return False
@@ -96,8 +105,11 @@ class Checkpointer:
         next_full = loop.time() + interval_s
         backoff = 1.0
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that
+            # arrives as the wait completes, and this loop would then never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(next_full - loop.time(), 0.0))
+                async with asyncio.timeout(max(next_full - loop.time(), 0.0)):
+                    await self._wake.wait()
             self._wake.clear()
             if loop.time() >= next_full:
                 for progress in online():

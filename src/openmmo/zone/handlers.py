@@ -1,105 +1,150 @@
-"""One function per client message type, called by :meth:`ZoneRuntime.on_message`.
+"""What a zone server does with each client message, typed per message.
 
-Each handler runs on the event loop and must not block; what waits on I/O is spawned into the
-server's TaskGroup and catches its own errors (a failing request must not take the zone
-down). Joining lives in :mod:`openmmo.zone.joining`, transfers in :mod:`openmmo.zone.transfer`.
+Two entry points, by when a message is handled (:data:`openmmo.zone.sessions.IMMEDIATE`):
+
+* :func:`handle_now` — as it arrives: ``auth``, ``ping``, the requests that start with
+  storage (``join_game``, ``inventory``, ``use_item``) or end the session (``leave``), and chat
+  on the channels that need no position (``zone``, ``global``, ``whisper``). None of them reads
+  or changes the world; work that waits on I/O runs as a task of the server's TaskGroup and
+  catches its own errors (a failing request must not take the zone down).
+* :func:`handle_in_tick` — during the tick, before the step: moves, skills, custom messages
+  and chat commands become the step's inputs; chat, ``inspect``, ``give`` and
+  ``switch_channel`` read the world as it stands.
+
+Joining lives in :mod:`openmmo.zone.joining`, transfers in :mod:`openmmo.zone.transfer`.
 """
 
 from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from openmmo.bus import BusUnavailable, Kind
 from openmmo.logs import get_logger
 from openmmo.metrics import BUS_MESSAGES, ITEM_GRANTS
-from openmmo.protocol.codes import ChatChannel, ClientType, CloseCode, ErrorCode
+from openmmo.protocol.codes import ChatChannel, CloseCode, ErrorCode
 from openmmo.protocol.messages import (
     Attack,
     Auth,
     Chat,
+    ClientMessage,
+    Custom,
     Give,
     Inspect,
     InventoryRequest,
+    JoinGame,
     Leave,
     Move,
     Ping,
+    SwitchChannel,
+    UseItem,
 )
-from openmmo.protocol.snapshot import WireEvent
-from openmmo.sim.combat import apply_attack
+from openmmo.protocol.server import Ack, EntityInfo, Inventory, Pong
+from openmmo.replication.events import chat_event, loot_event, received_event
 from openmmo.sim.events import Loot
-from openmmo.sim.movement import apply_move
+from openmmo.sim.step import CommandInput, Inputs, ItemInput, MessageInput, SkillInput
+from openmmo.sim.world import EntityKind
 from openmmo.storage import InsufficientItems, NotOwner, StorageUnavailable
 from openmmo.zone.joining import on_join
 from openmmo.zone.session import Session, push_event_to
-from openmmo.zone.transfer import check_portal, on_switch_channel
+from openmmo.zone.transfer import on_switch_channel
 
 if TYPE_CHECKING:
     from openmmo.zone.runtime import ZoneRuntime
 
 log = get_logger("openmmo.zone")
 
-Handler = Callable[["ZoneRuntime", Session, Any, float], None]
-
 GIVE_RANGE = 5.0
 
 
-def on_auth(rt: ZoneRuntime, session: Session, msg: Auth, now: float) -> None:
-    rt.authenticate(session, msg.token, msg.seq)
+def handle_now(rt: ZoneRuntime, session: Session, message: ClientMessage, now: float) -> None:
+    match message:
+        case Auth():
+            rt.sessions.authenticate(session, message.token, message.seq)
+        case Ping():
+            on_ping(rt, session, message)
+        case JoinGame():
+            on_join(rt, session, message, now)
+        case InventoryRequest():
+            rt.spawn(_inventory(rt, session, message.seq))
+        case UseItem():
+            rt.spawn(_use_item(rt, session, message))
+        case Leave():
+            rt.play.request_leave_nowait(session)
+            rt.sessions.close(session, CloseCode.NORMAL, "bye")
+        case Chat():
+            on_chat(rt, session, message, None, now)
+        case _:
+            raise TypeError(f"{message.kind} is handled in the tick")
 
 
-def on_move(rt: ZoneRuntime, session: Session, msg: Move, now: float) -> None:
-    assert session.character_id is not None
-    apply_move(rt.world, session.character_id, msg.x, msg.y, now)
-    session.unacked = True
-    session.last_input_at = now
-    if rt.spec.portals:
-        check_portal(rt, session, now)
+def handle_in_tick(
+    rt: ZoneRuntime, session: Session, message: ClientMessage, inputs: Inputs, now: float
+) -> None:
+    """One message from the inbox, for a session whose character is in the world; ``now``
+    is when it arrived."""
+    cid = session.character_id
+    assert cid is not None
+    match message:
+        case Move():
+            inputs.move(cid, message.x, message.y, now)
+            session.unacked = True
+            session.last_input_at = now
+        case Attack():
+            inputs.actions.append(SkillInput(cid, message.seq, message.target_id, message.skill_id))
+        case Custom():
+            inputs.actions.append(MessageInput(cid, message.seq, message.name, message.data))
+        case Chat():
+            on_chat(rt, session, message, inputs, now)
+        case Inspect():
+            on_inspect(rt, session, message)
+        case Give():
+            on_give(rt, session, message)
+        case SwitchChannel():
+            on_switch_channel(rt, session, message, now)
+        case _:
+            raise TypeError(f"{message.kind} is handled as it arrives")
 
 
-def on_attack(rt: ZoneRuntime, session: Session, msg: Attack, now: float) -> None:
-    assert session.character_id is not None
-    hit = apply_attack(rt.world, session.character_id, msg.target_id, msg.skill_id, now)
-    rt.send(
-        session,
-        {
-            "type": "ack",
-            "seq": msg.seq,
-            "result": {
-                "target": hit.target_id,
-                "damage": hit.damage,
-                "hp": hit.target_hp,
-                "killed": hit.target_hp == 0,
-            },
-        },
-    )
+def on_ping(rt: ZoneRuntime, session: Session, msg: Ping) -> None:
+    rt.sessions.send(session, Pong(msg.seq, msg.client_time, int(rt.clock.time() * 1000)))
 
 
 # --- chat ------------------------------------------------------------------------------------
-def on_chat(rt: ZoneRuntime, session: Session, msg: Chat, now: float) -> None:
+def on_chat(
+    rt: ZoneRuntime, session: Session, msg: Chat, inputs: Inputs | None, now: float
+) -> None:
+    """A chat line: in the tick for ``say`` and commands (``inputs`` given), at once for
+    the channels that read nothing of the world."""
+    sessions = rt.sessions
     text = _clean(msg.message)
     if not text:
-        rt.send_error(session, ErrorCode.BAD_MESSAGE, "chat message is empty", msg.seq)
+        sessions.send_error(session, ErrorCode.BAD_MESSAGE, "chat message is empty", msg.seq)
         return
-    if len(text) > rt.limits.max_chat_chars:
-        rt.send_error(
+    limit = sessions.limits.max_chat_chars
+    if len(text) > limit:
+        sessions.send_error(
             session,
             ErrorCode.CHAT_TOO_LONG,
-            f"chat messages are limited to {rt.limits.max_chat_chars} characters",
+            f"chat messages are limited to {limit} characters",
             msg.seq,
         )
         return
-    if not session.chat_bucket.take(now):
-        rt.send_error(session, ErrorCode.RATE_LIMITED, "you are chatting too fast", msg.seq)
-        return
     assert session.character_id is not None and session.actor is not None
+    if inputs is not None and text.startswith("/") and "on_chat_command" in rt.play.game.hooks:
+        name, _, args = text[1:].partition(" ")
+        inputs.actions.append(CommandInput(session.character_id, msg.seq, name, args.strip()))
+        return
+    if not session.chat_bucket.take(now):
+        sessions.send_error(session, ErrorCode.RATE_LIMITED, "you are chatting too fast", msg.seq)
+        return
+    time_ms = int(rt.clock.time() * 1000)
     payload = {
         "from": session.character_id,
         "name": session.actor.name,
         "message": text,
-        "time_ms": int(rt.clock.time() * 1000),
+        "time_ms": time_ms,
     }
     if msg.channel is ChatChannel.GLOBAL:
         rt.spawn(_publish(rt, session, msg.seq, Kind.CHAT, payload, None))
@@ -108,10 +153,12 @@ def on_chat(rt: ZoneRuntime, session: Session, msg: Chat, now: float) -> None:
         assert msg.to is not None
         rt.spawn(_whisper(rt, session, msg.seq, msg.to, payload))
         return
-    event = WireEvent({"type": "chat", "channel": msg.channel.value, **payload})
-    recipients: Any = rt.players.values() if msg.channel is ChatChannel.ZONE else _near(rt, session)
-    push_event_to(recipients, event)
-    rt.send(session, {"type": "ack", "seq": msg.seq})
+    event = chat_event(msg.channel.value, session.character_id, session.actor.name, text, time_ms)
+    if msg.channel is ChatChannel.ZONE:
+        push_event_to(sessions.players.values(), event)
+    else:
+        push_event_to(_near(rt, session), event)
+    sessions.send(session, Ack(msg.seq))
 
 
 async def _publish(
@@ -128,10 +175,12 @@ async def _publish(
         else:
             await rt.bus.send(server_id, kind, payload, rt.config.server_id)
     except BusUnavailable:
-        rt.send_error(session, ErrorCode.UNAVAILABLE, "cross-server chat is unavailable", seq)
+        rt.sessions.send_error(
+            session, ErrorCode.UNAVAILABLE, "cross-server chat is unavailable", seq
+        )
         return
     BUS_MESSAGES.labels("out", kind.value).inc()
-    rt.send(session, {"type": "ack", "seq": seq})
+    rt.sessions.send(session, Ack(seq))
 
 
 async def _whisper(
@@ -145,18 +194,18 @@ async def _whisper(
             else await rt.storage.owner_of(target.character_id, rt.clock.time())
         )
     except StorageUnavailable:
-        rt.send_error(session, ErrorCode.UNAVAILABLE, "whispers are unavailable", seq)
+        rt.sessions.send_error(session, ErrorCode.UNAVAILABLE, "whispers are unavailable", seq)
         return
     if target is None or owner is None:
-        rt.send_error(session, ErrorCode.PLAYER_OFFLINE, f"{to} is not in the world", seq)
+        rt.sessions.send_error(session, ErrorCode.PLAYER_OFFLINE, f"{to} is not in the world", seq)
         return
     await _publish(rt, session, seq, Kind.WHISPER, {**payload, "to": target.character_id}, owner)
 
 
 def _near(rt: ZoneRuntime, session: Session) -> list[Session]:
     """Players whose interest area covers the speaker (as of the last tick's grid)."""
-    assert session.actor is not None
-    found = rt.players_near(*rt.world.position(session.actor.entity_id))
+    assert session.character_id is not None
+    found = rt.replicator.players_near(*rt.play.world.position(session.character_id))
     if not any(s is session for s in found):
         found.append(session)  # joined after the last grid rebuild: still hears itself
     return found
@@ -182,16 +231,38 @@ def _clean(text: str) -> str:
     return "".join(out).strip()
 
 
+# --- world queries ---------------------------------------------------------------------------
+def on_inspect(rt: ZoneRuntime, session: Session, msg: Inspect) -> None:
+    world = rt.play.world
+    entities = []
+    for entity_id in msg.ids:
+        actor = world.actors.get(entity_id)
+        if actor is not None:
+            info: dict[str, Any] = {
+                "id": entity_id,
+                "kind": int(actor.kind),
+                "name": actor.name,
+                "level": int(world.level[actor.slot]),
+            }
+            if actor.kind is EntityKind.PLAYER:
+                info["stats"] = world.schema.public_view(actor.stats)
+            entities.append(info)
+    rt.sessions.send(session, EntityInfo(msg.seq, entities))
+
+
 # --- items -----------------------------------------------------------------------------------
-def on_give(rt: ZoneRuntime, session: Session, msg: Give, now: float) -> None:
+def on_give(rt: ZoneRuntime, session: Session, msg: Give) -> None:
     assert session.character_id is not None
-    receiver = rt.players.get(msg.target_id)
+    sessions, world = rt.sessions, rt.play.world
+    receiver = sessions.players.get(msg.target_id)
     if receiver is None or msg.target_id == session.character_id:
-        rt.send_error(session, ErrorCode.INVALID_TARGET, "give to another player here", msg.seq)
+        sessions.send_error(
+            session, ErrorCode.INVALID_TARGET, "give to another player here", msg.seq
+        )
         return
-    (x0, y0), (x1, y1) = rt.world.position(session.character_id), rt.world.position(msg.target_id)
+    (x0, y0), (x1, y1) = world.position(session.character_id), world.position(msg.target_id)
     if math.hypot(x1 - x0, y1 - y0) > GIVE_RANGE:
-        rt.send_error(
+        sessions.send_error(
             session, ErrorCode.OUT_OF_RANGE, f"stand within {GIVE_RANGE:g} units to give", msg.seq
         )
         return
@@ -200,6 +271,7 @@ def on_give(rt: ZoneRuntime, session: Session, msg: Give, now: float) -> None:
 
 async def _give(rt: ZoneRuntime, session: Session, receiver: Session, msg: Give) -> None:
     assert session.character_id is not None
+    sessions = rt.sessions
     try:
         mine, theirs = await rt.storage.move_items(
             session.character_id,
@@ -211,7 +283,7 @@ async def _give(rt: ZoneRuntime, session: Session, receiver: Session, msg: Give)
             session.epoch,
         )
     except InsufficientItems:
-        rt.send_error(
+        sessions.send_error(
             session,
             ErrorCode.INSUFFICIENT_ITEMS,
             f"you do not hold {msg.quantity} {msg.item}",
@@ -222,26 +294,16 @@ async def _give(rt: ZoneRuntime, session: Session, receiver: Session, msg: Give)
         rt.ownership_lost([session.character_id])
         return
     except StorageUnavailable:
-        rt.send_error(session, ErrorCode.UNAVAILABLE, "items are unavailable; retry", msg.seq)
+        sessions.send_error(session, ErrorCode.UNAVAILABLE, "items are unavailable; retry", msg.seq)
         return
-    rt.send(session, {"type": "ack", "seq": msg.seq, "result": {"inventory": mine}})
-    receiver.push_event(
-        WireEvent(
-            {
-                "type": "received",
-                "from": session.character_id,
-                "item": msg.item,
-                "quantity": msg.quantity,
-                "inventory": theirs,
-            }
-        )
-    )
+    sessions.send(session, Ack(msg.seq, {"inventory": mine}))
+    receiver.push_event(received_event(session.character_id, msg.item, msg.quantity, theirs))
 
 
 def grant_loot(rt: ZoneRuntime, loot: Loot) -> None:
-    """A kill earned items: grant them in the database, then tell the player (a ``loot``
-    event is a promise that the items are saved)."""
-    session = rt.players.get(loot.entity_id)
+    """Items were earned (a kill, or the game's ``give_item``): grant them in the database,
+    then tell the player (a ``loot`` event is a promise that the items are saved)."""
+    session = rt.sessions.players.get(loot.entity_id)
     if session is not None:
         rt.spawn(_grant(rt, session, loot))
 
@@ -249,24 +311,21 @@ def grant_loot(rt: ZoneRuntime, loot: Loot) -> None:
 async def _grant(rt: ZoneRuntime, session: Session, loot: Loot) -> None:
     assert session.character_id is not None
     items = dict(loot.items)
+    zone = rt.play.label
     try:
         inventory = await rt.storage.grant_items(
             session.character_id, items, loot.source, rt.config.server_id, session.epoch
         )
     except NotOwner:
-        ITEM_GRANTS.labels(rt.spec.name, "not_owner").inc()
+        ITEM_GRANTS.labels(zone, "not_owner").inc()
         rt.ownership_lost([session.character_id])
         return
     except StorageUnavailable:
-        ITEM_GRANTS.labels(rt.spec.name, "failed").inc()
+        ITEM_GRANTS.labels(zone, "failed").inc()
         log.warning("loot_lost", character_id=session.character_id, items=items)
         return
-    ITEM_GRANTS.labels(rt.spec.name, "ok").inc()
-    session.push_event(WireEvent({"type": "loot", "items": items, "inventory": inventory}))
-
-
-def on_inventory(rt: ZoneRuntime, session: Session, msg: InventoryRequest, now: float) -> None:
-    rt.spawn(_inventory(rt, session, msg.seq))
+    ITEM_GRANTS.labels(zone, "ok").inc()
+    session.push_event(loot_event(items, inventory))
 
 
 async def _inventory(rt: ZoneRuntime, session: Session, seq: int) -> None:
@@ -274,55 +333,41 @@ async def _inventory(rt: ZoneRuntime, session: Session, seq: int) -> None:
     try:
         items = await rt.storage.inventory(session.character_id)
     except StorageUnavailable:
-        rt.send_error(session, ErrorCode.UNAVAILABLE, "items are unavailable; retry", seq)
+        rt.sessions.send_error(session, ErrorCode.UNAVAILABLE, "items are unavailable; retry", seq)
         return
-    rt.send(session, {"type": "inventory", "seq": seq, "items": items})
+    rt.sessions.send(session, Inventory(seq, items))
 
 
-# --- the rest --------------------------------------------------------------------------------
-def on_ping(rt: ZoneRuntime, session: Session, msg: Ping, now: float) -> None:
-    rt.send(
-        session,
-        {
-            "type": "pong",
-            "seq": msg.seq,
-            "client_time": msg.client_time,
-            "server_time_ms": int(rt.clock.time() * 1000),
-        },
-    )
+async def _use_item(rt: ZoneRuntime, session: Session, msg: UseItem) -> None:
+    """Take the item from the inventory, then let the game's ``on_use_item`` apply it in
+    the next tick (a refusal gives the item back: :func:`refund_item`)."""
+    assert session.character_id is not None
+    sessions = rt.sessions
+    if "on_use_item" not in rt.play.game.hooks:
+        sessions.send_error(session, ErrorCode.UNAVAILABLE, "items cannot be used here", msg.seq)
+        return
+    try:
+        await rt.storage.take_items(
+            session.character_id, msg.item, 1, "use", rt.config.server_id, session.epoch
+        )
+    except InsufficientItems:
+        sessions.send_error(
+            session, ErrorCode.INSUFFICIENT_ITEMS, f"you hold no {msg.item}", msg.seq
+        )
+        return
+    except NotOwner:
+        rt.ownership_lost([session.character_id])
+        return
+    except StorageUnavailable:
+        sessions.send_error(session, ErrorCode.UNAVAILABLE, "items are unavailable; retry", msg.seq)
+        return
+    rt.play.request_item_use(ItemInput(session.character_id, msg.seq, msg.item))
 
 
-def on_inspect(rt: ZoneRuntime, session: Session, msg: Inspect, now: float) -> None:
-    entities = []
-    for entity_id in msg.ids:
-        actor = rt.world.actors.get(entity_id)
-        if actor is not None:
-            entities.append(
-                {
-                    "id": entity_id,
-                    "kind": int(actor.kind),
-                    "name": actor.name,
-                    "level": int(rt.world.level[actor.slot]),
-                }
-            )
-    rt.send(session, {"type": "entity_info", "seq": msg.seq, "entities": entities})
-
-
-def on_leave(rt: ZoneRuntime, session: Session, msg: Leave, now: float) -> None:
-    rt.leave_world(session)
-    session.close(CloseCode.NORMAL, "bye")
-
-
-HANDLERS: dict[ClientType, Handler] = {
-    ClientType.AUTH: on_auth,
-    ClientType.JOIN_GAME: on_join,
-    ClientType.MOVE: on_move,
-    ClientType.ATTACK: on_attack,
-    ClientType.CHAT: on_chat,
-    ClientType.PING: on_ping,
-    ClientType.INSPECT: on_inspect,
-    ClientType.LEAVE: on_leave,
-    ClientType.GIVE: on_give,
-    ClientType.INVENTORY: on_inventory,
-    ClientType.SWITCH_CHANNEL: on_switch_channel,
-}
+def refund_item(rt: ZoneRuntime, action: ItemInput) -> None:
+    """The game refused (or failed) an item use: give the item back."""
+    session = rt.sessions.players.get(action.entity_id)
+    if session is None:  # left between taking the item and the tick: nobody to give it to
+        log.warning("item_refund_lost", character_id=action.entity_id, item=action.item)
+        return
+    rt.spawn(_grant(rt, session, Loot(action.entity_id, ((action.item, 1),), "refund:use")))

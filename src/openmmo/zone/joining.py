@@ -12,8 +12,9 @@ be banned. Then the server takes ownership in the database (:mod:`openmmo.storag
   asked over the bus to save and release it, and acquisition is retried for a few seconds.
 
 A freshly acquired character is loaded from the database, or from its hot checkpoint when
-that is newer and was written by the previous owner. If the connection went away while
-loading, the character is released again.
+that is newer and was written by the previous owner. The loaded character enters the world
+at the next tick (:meth:`openmmo.zone.play.Play.request_enter`), which also sends
+``joined``; if the connection went away meanwhile, the character is released again.
 
 Joins load from storage at most ``max_concurrent_joins`` at a time; the rest wait their turn.
 Each costs a few milliseconds of the zone's CPU (four queries), so a burst of hundreds at
@@ -25,24 +26,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from openmmo.bus import BusUnavailable, Kind
 from openmmo.checkpoints import CheckpointsUnavailable
 from openmmo.logs import get_logger
 from openmmo.protocol.codes import CloseCode, ErrorCode
 from openmmo.protocol.messages import JoinGame
-from openmmo.protocol.session import Phase
+from openmmo.protocol.server import SESSION_REPLACED_HERE
+from openmmo.protocol.session import Event, Phase
+from openmmo.sim.schema import CharacterState
 from openmmo.storage import (
     Character,
-    CharacterProgress,
     Claim,
     NotOwner,
     StorageUnavailable,
     TransferRefused,
 )
+from openmmo.zone.play import Loaded
 from openmmo.zone.session import Session
 
 if TYPE_CHECKING:
@@ -62,45 +63,29 @@ class JoinRefused(Exception):
         self.close_code = close_code
 
 
-@dataclass(frozen=True, slots=True)
-class State:
-    """Where a character enters the world and with what."""
-
-    name: str
-    zone_id: int
-    x: float
-    y: float
-    hp: int
-    level: int
-    xp: int
-    epoch: int
-    version: int
-    inventory: dict[str, int]
-
-
 def on_join(rt: ZoneRuntime, session: Session, msg: JoinGame, now: float) -> None:
-    if msg.map_id is not None and msg.map_id != rt.spec.zone_id:
-        rt.send_error(
+    sessions, spec = rt.sessions, rt.spec
+    if msg.map_id is not None and msg.map_id != spec.zone_id:
+        sessions.send_error(
             session,
             ErrorCode.WRONG_ZONE,
-            f"this server hosts zone {rt.spec.zone_id} ({rt.spec.name})",
+            f"this server hosts zone {spec.zone_id} ({spec.name})",
             msg.seq,
         )
         return
     wanted, ticketed = msg.character_id, session.ticket_character_id
     if ticketed is not None and wanted is not None and wanted != ticketed:
-        rt.send_error(
+        sessions.send_error(
             session,
             ErrorCode.CHARACTER_NOT_FOUND,
             f"your join ticket is for character {ticketed}",
             msg.seq,
         )
         return
-    joining = sum(1 for s in rt.sessions.values() if s.phase is Phase.JOINING)
-    reserved = sum(1 for t in rt.expected if t != session.transfer_id)
-    rejoining = ticketed is not None and ticketed in rt.players
-    if not rejoining and len(rt.players) + joining + reserved >= rt.config.max_players:
-        rt.refuse(
+    rejoining = ticketed is not None and ticketed in sessions.players
+    taken = len(sessions.players) + sessions.joining() + sessions.seats_held(session.transfer_id)
+    if not rejoining and taken >= rt.config.max_players:
+        sessions.refuse(
             session,
             ErrorCode.SERVER_FULL,
             "this channel is full; try another",
@@ -108,92 +93,73 @@ def on_join(rt: ZoneRuntime, session: Session, msg: JoinGame, now: float) -> Non
             CloseCode.TRY_AGAIN_LATER,
         )
         return
-    session.phase = Phase.JOINING
+    session.apply(Event.JOIN)
     rt.spawn(_join(rt, session, msg.seq, ticketed if ticketed is not None else wanted))
 
 
 async def _join(rt: ZoneRuntime, session: Session, seq: int, character_id: int | None) -> None:
+    sessions = rt.sessions
     try:
         async with rt.join_slots:
             if session.phase is not Phase.JOINING:  # left while waiting for a slot
                 return
-            character, state = await _take(rt, session, character_id)
+            loaded = await _take(rt, session, character_id)
     except JoinRefused as exc:
         if exc.close_code is not None:
-            rt.refuse(session, exc.code, exc.message, seq, exc.close_code)
+            sessions.refuse(session, exc.code, exc.message, seq, exc.close_code)
         else:
             _back_to_lobby(session)
-            rt.send_error(session, exc.code, exc.message, seq)
+            sessions.send_error(session, exc.code, exc.message, seq)
         return
     except StorageUnavailable:
         _back_to_lobby(session)
-        rt.send_error(
+        sessions.send_error(
             session, ErrorCode.UNAVAILABLE, "character storage is unavailable; retry", seq
         )
         return
     except Exception:  # a bug in one join must not take the zone down
         log.exception("join_failed", account_id=session.account_id)
-        rt.refuse(session, ErrorCode.INTERNAL, "internal error", seq, CloseCode.INTERNAL_ERROR)
-        return
-    if session.phase is not Phase.JOINING:  # the connection went away while loading
-        release_character(rt, character.character_id, state)
-        return
-    if character.character_id in rt.players:  # joined by another connection meanwhile
-        release_character(rt, character.character_id, state)
-        rt.refuse(
-            session,
-            ErrorCode.CHARACTER_BUSY,
-            "the character joined meanwhile",
-            seq,
-            CloseCode.SESSION_REPLACED,
+        sessions.refuse(
+            session, ErrorCode.INTERNAL, "internal error", seq, CloseCode.INTERNAL_ERROR
         )
         return
-    enter_world(rt, session, character.character_id, state)
-    rt.send(session, joined_message(rt, session, seq, state.inventory))
-    log.info(
-        "player_joined",
-        zone=rt.spec.name,
-        account_id=session.account_id,
-        character_id=session.character_id,
-        remote=session.transport.remote,
-        players=len(rt.players),
-        epoch=state.epoch,
-    )
+    rt.play.request_enter(session, loaded, seq)
 
 
 def _back_to_lobby(session: Session) -> None:
     if session.phase is Phase.JOINING:
-        session.phase = Phase.LOBBY
+        session.apply(Event.JOIN_FAILED)
 
 
-async def _take(
-    rt: ZoneRuntime, session: Session, character_id: int | None
-) -> tuple[Character, State]:
+async def _take(rt: ZoneRuntime, session: Session, character_id: int | None) -> Loaded:
     assert session.account_id is not None
     account = await rt.storage.account_by_id(session.account_id)
     if account is None or account.banned:
         raise JoinRefused(ErrorCode.BANNED, "this account cannot play", CloseCode.FORBIDDEN)
-    if session.transfer_id is not None and character_id not in rt.players:
+    if session.transfer_id is not None and character_id not in rt.sessions.players:
         assert character_id is not None
         claim = await _claim_transfer(rt, session, character_id)
-        return claim.character, await _load(rt, claim)
+        return await _load(rt, claim)
     character = await _resolve(rt, session, character_id)
     cid = character.character_id
-    previous = rt.players.get(cid)
+    previous = rt.sessions.players.get(cid)
     if previous is not None:
-        state = _take_over(rt, previous)
-        try:
-            inventory = await rt.storage.inventory(cid)
-        except StorageUnavailable:
-            inventory = {}  # only shown to the player; the items themselves are safe
-        return character, dataclasses.replace(state, inventory=inventory)
+        taken = await _take_over(rt, previous)
+        if taken is not None:
+            try:
+                inventory = await rt.storage.inventory(cid)
+            except StorageUnavailable:
+                inventory = {}  # only shown to the player; the items themselves are safe
+            return Loaded(
+                cid, character.name, taken, previous.epoch, previous.progress_version, inventory
+            )
     await rt.checkpointer.settled(cid)
-    staged = rt.checkpointer.pending.pop(cid, None)
+    staged = rt.checkpointer.take_staged(cid)
     if staged is not None:
         inventory = await rt.storage.inventory(cid)
-        return character, _from_progress(character.name, staged, inventory)
+        return Loaded(cid, character.name, staged.state, staged.epoch, staged.version, inventory)
     claim = await _acquire(rt, cid)
-    return claim.character, await _load(rt, claim)
+    return await _load(rt, claim)
 
 
 async def _resolve(rt: ZoneRuntime, session: Session, character_id: int | None) -> Character:
@@ -228,9 +194,9 @@ async def _claim_transfer(rt: ZoneRuntime, session: Session, character_id: int) 
             "the character is busy on another server",
             CloseCode.TRY_AGAIN_LATER,
         ) from None
-    rt.expected.pop(session.transfer_id, None)
+    rt.sessions.release_seat(session.transfer_id)
     if claim.character.account_id != session.account_id:
-        release_character(rt, character_id, _from_claim(claim, {}))
+        rt.play.release(_from_claim(claim, {}))
         raise JoinRefused(
             ErrorCode.CHARACTER_NOT_FOUND, "no such character on your account", CloseCode.FORBIDDEN
         )
@@ -266,7 +232,7 @@ async def _acquire(rt: ZoneRuntime, character_id: int) -> Claim:
     )
 
 
-async def _load(rt: ZoneRuntime, claim: Claim) -> State:
+async def _load(rt: ZoneRuntime, claim: Claim) -> Loaded:
     """The newest state of a just-acquired character: the database row, or the hot
     checkpoint of the previous owner when it is newer. On failure, release it again."""
     cid = claim.character.character_id
@@ -279,116 +245,29 @@ async def _load(rt: ZoneRuntime, claim: Claim) -> State:
             except CheckpointsUnavailable:
                 log.warning("checkpoint_unreadable", character_id=cid)
     except BaseException:
-        release_character(rt, cid, _from_claim(claim, {}))
+        rt.play.release(_from_claim(claim, {}))
         raise
-    state = _from_claim(claim, inventory)
+    loaded = _from_claim(claim, inventory)
     if (
         checkpoint is not None
         and checkpoint.epoch == claim.epoch - 1
-        and checkpoint.version > state.version
+        and checkpoint.version > loaded.version
     ):
         log.info("restored_from_checkpoint", character_id=cid, version=checkpoint.version)
-        state = State(
-            state.name,
-            checkpoint.zone_id,
-            checkpoint.x,
-            checkpoint.y,
-            checkpoint.hp,
-            checkpoint.level,
-            checkpoint.xp,
-            claim.epoch,
-            checkpoint.version,
-            inventory,
+        loaded = Loaded(
+            cid, loaded.name, checkpoint.state, claim.epoch, checkpoint.version, inventory
         )
-    return state
+    return loaded
 
 
-def _from_claim(claim: Claim, inventory: dict[str, int]) -> State:
+def _from_claim(claim: Claim, inventory: dict[str, int]) -> Loaded:
     c = claim.character
-    return State(
-        c.name, c.zone_id, c.x, c.y, c.hp, c.level, c.xp, claim.epoch, c.progress_version, inventory
-    )
+    return Loaded(c.character_id, c.name, c.state, claim.epoch, c.progress_version, inventory)
 
 
-def _from_progress(name: str, p: CharacterProgress, inventory: dict[str, int]) -> State:
-    return State(name, p.zone_id, p.x, p.y, p.hp, p.level, p.xp, p.epoch, p.version, inventory)
-
-
-def _take_over(rt: ZoneRuntime, previous: Session) -> State:
-    """The character is playing here: the new connection inherits its state in memory."""
-    assert previous.character_id is not None and previous.actor is not None
-    progress = rt.progress_of(previous)
-    name = previous.actor.name
-    rt.send(
-        previous,
-        {
-            "type": "notice",
-            "code": "session_replaced",
-            "message": "this character joined from another connection",
-        },
-    )
-    rt.leave_world(previous, save=False)
-    previous.close(CloseCode.SESSION_REPLACED, "session replaced")
-    rt.disconnects[CloseCode.SESSION_REPLACED] += 1
-    return _from_progress(name, progress, {})
-
-
-def release_character(rt: ZoneRuntime, character_id: int, state: State) -> None:
-    """Give a character back that we acquired but will not play."""
-    rt.checkpointer.stage(
-        CharacterProgress(
-            character_id,
-            state.zone_id,
-            state.x,
-            state.y,
-            state.hp,
-            state.level,
-            state.xp,
-            version=state.version,
-            epoch=state.epoch,
-            release=True,
-        )
-    )
-    rt.checkpointer.request_flush()
-
-
-def enter_world(rt: ZoneRuntime, session: Session, character_id: int, state: State) -> None:
-    x, y = state.x, state.y
-    if state.zone_id != rt.spec.zone_id:
-        x, y = rt.spec.spawn_point(rt.world.rng)
-    actor = rt.world.add_player(
-        character_id, state.name, x, y, state.hp, state.level, state.xp, rt.clock.monotonic()
-    )
-    session.actor = actor
-    session.character_id = character_id
-    session.epoch = state.epoch
-    session.progress_version = state.version
-    session.phase = Phase.PLAYING
-    session.unacked = True
-    rt.players[character_id] = session
-
-
-def joined_message(
-    rt: ZoneRuntime, session: Session, seq: int, inventory: dict[str, int]
-) -> dict[str, Any]:
-    assert session.actor is not None
-    world, slot = rt.world, session.actor.slot
-    return {
-        "type": "joined",
-        "seq": seq,
-        "entity_id": session.character_id,
-        "character": {
-            "character_id": session.character_id,
-            "name": session.actor.name,
-            "level": int(world.level[slot]),
-            "xp": session.actor.xp,
-            "hp": int(world.hp[slot]),
-            "hp_max": int(world.hp_max[slot]),
-            "x": round(float(world.x[slot]), 2),
-            "y": round(float(world.y[slot]), 2),
-        },
-        "inventory": inventory,
-        "zone": rt.zone_info(),
-        "channel_id": rt.config.server_id,
-        "tick": world.tick & 0xFFFFFFFF,
-    }
+async def _take_over(rt: ZoneRuntime, previous: Session) -> CharacterState | None:
+    """The character is playing here: the new connection inherits its state in memory.
+    None when it left meanwhile (its save is then staged or in flight)."""
+    leaving = rt.play.request_leave(previous, save=False)
+    rt.sessions.replace(previous, SESSION_REPLACED_HERE)
+    return await leaving

@@ -22,9 +22,9 @@ from openmmo.logs import get_logger
 from openmmo.metrics import watch_gc
 from openmmo.ops.health import Health
 from openmmo.protocol.codes import CloseCode
+from openmmo.protocol.server import SERVER_RESTART
 from openmmo.storage import Storage
 from openmmo.zone import crossserver
-from openmmo.zone.replicate import tick
 from openmmo.zone.runtime import ZoneRuntime
 from openmmo.zone.ticker import run_fixed_rate
 from openmmo.zone.transport import listener_factory
@@ -95,7 +95,7 @@ class ZoneServer:
                 listener_factory(rt),
                 self.host,
                 self.port,
-                max_frame_size=rt.limits.max_message_bytes,
+                max_frame_size=rt.config.limits.max_message_bytes,
                 websocket_handshake_timeout=5,
                 enable_auto_ping=True,
                 auto_ping_idle_timeout=20,
@@ -108,14 +108,12 @@ class ZoneServer:
                 rt.config.server_id, lambda envelope: crossserver.handle(rt, envelope)
             )
             loops = [
-                tg.create_task(
-                    run_fixed_rate(rt.config.tick_interval_s, lambda: tick(rt), self.clock)
-                ),
+                tg.create_task(run_fixed_rate(rt.config.tick_interval_s, rt.tick, self.clock)),
                 tg.create_task(self._heartbeat()),
-                tg.create_task(rt.checkpointer.run(self.save_interval_s, rt.online_progress)),
+                tg.create_task(rt.checkpointer.run(self.save_interval_s, rt.play.online_progress)),
                 tg.create_task(
                     rt.checkpointer.run_checkpoints(
-                        self.checkpoint_interval_s, rt.online_checkpoints
+                        self.checkpoint_interval_s, rt.play.online_checkpoints
                     )
                 ),
             ]
@@ -128,38 +126,33 @@ class ZoneServer:
                 port=self.bound_port,
             )
             await stop.wait()
+            loops[0].cancel()  # the tick: from here on the drain owns the world
             await self.drain()
-            for loop in loops:
+            for loop in loops[1:]:
                 loop.cancel()
 
     async def drain(self) -> None:
         rt = self.runtime
-        rt.draining = True
+        sessions, play = rt.sessions, rt.play
+        sessions.draining = True
         self.health.draining = True
-        log.info("zone_draining", zone=rt.spec.name, players=len(rt.players))
+        log.info("zone_draining", zone=rt.spec.name, players=len(sessions.players))
         await self._publish()
         assert self._server is not None
         self._server.close()
-        for session in list(rt.players.values()):
-            rt.send(
-                session,
-                {
-                    "type": "notice",
-                    "code": "server_restart",
-                    "message": "this server is restarting; reconnect via the gateway",
-                },
-            )
-            rt.leave_world(session)
-            session.close(CloseCode.SERVICE_RESTART, "server restart")
-        for session in list(rt.sessions.values()):
-            session.close(CloseCode.SERVICE_RESTART, "server restart")
+        play.begin_tick()  # joins and leaves that arrived after the last tick
+        play.apply_leaves()
+        for session in list(sessions.players.values()):
+            sessions.send(session, SERVER_RESTART)
+            play.leave(session)
+            sessions.close(session, CloseCode.SERVICE_RESTART, "server restart")
+        for session in list(sessions.connections.values()):
+            sessions.close(session, CloseCode.SERVICE_RESTART, "server restart")
         saved = await rt.checkpointer.flush()
-        if saved and not rt.checkpointer.pending:
+        if saved and not rt.checkpointer.unsaved:
             with contextlib.suppress(Exception):  # every character released: let go at once
                 await self.storage.remove_server(rt.config.server_id)
-        log.info(
-            "zone_drained", zone=rt.spec.name, saved=saved, unsaved=len(rt.checkpointer.pending)
-        )
+        log.info("zone_drained", zone=rt.spec.name, saved=saved, unsaved=rt.checkpointer.unsaved)
         with contextlib.suppress(Exception):
             await self.directory.remove(rt.config.server_id)
 
@@ -196,7 +189,7 @@ class ZoneServer:
                 zone_id=rt.spec.zone_id,
                 zone_name=rt.spec.name,
                 ws_url=rt.config.ws_url,
-                players=len(rt.players),
+                players=len(rt.sessions.players),
                 max_players=rt.config.max_players,
                 ready=self.started.is_set() and self._storage_ok and not rt.draining,
                 draining=rt.draining,

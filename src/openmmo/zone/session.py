@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Protocol
 
-from openmmo.protocol.codec import encode, error_message
-from openmmo.protocol.codes import Encoding, ErrorCode, Limits
-from openmmo.protocol.session import Phase
+from openmmo.protocol.codes import Encoding, Limits
+from openmmo.protocol.server import ServerMessage, encode_message
+from openmmo.protocol.session import Event, Phase, next_phase
 from openmmo.protocol.snapshot import WireEvent
 from openmmo.ratelimit import TokenBucket
 from openmmo.sim.world import Actor
@@ -35,6 +35,7 @@ class Transport(Protocol):
 class Session:
     __slots__ = (
         "account_id",
+        "ack_seq",
         "actor",
         "backlogged_since",
         "character_id",
@@ -53,6 +54,7 @@ class Session:
         "next_transfer_at",
         "phase",
         "progress_version",
+        "queued",
         "session_id",
         "ticket_character_id",
         "transfer_id",
@@ -79,8 +81,10 @@ class Session:
         self.epoch = 0  # ownership epoch of the character, fences its saves
         self.progress_version = 0  # grows with every checkpoint and save
         self.next_transfer_at = 0.0
-        self.last_input_at = 0.0  # when the last move arrived (monotonic)
-        self.last_seq = 0
+        self.last_input_at = 0.0  # when the last move was applied (monotonic)
+        self.last_seq = 0  # the highest seq received
+        self.ack_seq = 0  # the highest seq processed: what snapshots acknowledge
+        self.queued = False  # inputs wait in the inbox for the next tick
         self.unacked = False  # a processed input waits for a snapshot to acknowledge it
         self.events: list[WireEvent] = []
         self.last_snapshot_at = 0.0
@@ -96,23 +100,28 @@ class Session:
     def binary(self) -> bool:
         return self.encoding is Encoding.MSGPACK
 
-    def send(self, message: dict[str, Any]) -> int:
+    @property
+    def playing(self) -> bool:
+        return self.phase is Phase.PLAYING
+
+    def apply(self, event: Event) -> None:
+        """Change phase as :data:`openmmo.protocol.session.TRANSITIONS` says."""
+        self.phase = next_phase(self.phase, event)
+
+    def send(self, message: ServerMessage) -> int:
         """Encode and send one message now; returns the bytes sent (0 if closed)."""
         if self.phase is Phase.CLOSED:
             return 0
-        data = encode(message, self.encoding)
+        data = encode_message(message, self.encoding)
         self.transport.send(data, self.binary)
         return len(data)
-
-    def send_error(self, code: ErrorCode, message: str, seq: int | None = None) -> int:
-        return self.send(error_message(code, message, seq))
 
     def push_event(self, event: WireEvent) -> None:
         push_event_to((self,), event)
 
     def close(self, code: int, reason: str) -> None:
         if self.phase is not Phase.CLOSED:
-            self.phase = Phase.CLOSED
+            self.apply(Event.CLOSE)
             self.transport.close(code, reason)
 
 

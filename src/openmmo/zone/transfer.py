@@ -1,8 +1,10 @@
 """Transfers: walking through a portal, or switching channel, moves a character to another
 zone server.
 
-How it works. The source picks the target channel from the directory (least loaded, ready,
-not this one for a channel switch) and takes the character out of its world. Then, in one
+How it works. The tick notices a player standing in a portal (after the step's moves and the
+game's ``on_portal``), or handles a ``switch_channel``. The source picks the target channel
+from the directory (least loaded, ready, not this one for a channel switch) and takes the
+character out of its world at the next tick. Then, in one
 database transaction, it saves the character already placed at the arrival point, releases
 ownership and records the transfer (:meth:`Storage.begin_transfer`). Only after that commits
 does it sign a join ticket naming the transfer, send it to the client in a ``transfer``
@@ -29,9 +31,11 @@ from openmmo.logs import get_logger
 from openmmo.metrics import TRANSFERS
 from openmmo.protocol.codes import CloseCode, ErrorCode
 from openmmo.protocol.messages import SwitchChannel
-from openmmo.protocol.session import Phase
+from openmmo.protocol.server import SESSION_REPLACED_ELSEWHERE, Transfer
+from openmmo.protocol.session import Event, Phase
+from openmmo.sim.declare import Portal
 from openmmo.storage import NotOwner, StorageUnavailable, TransferRecord
-from openmmo.zone.joining import State, enter_world, release_character
+from openmmo.zone.play import Loaded
 from openmmo.zone.session import Session
 
 if TYPE_CHECKING:
@@ -42,24 +46,18 @@ log = get_logger("openmmo.zone.transfer")
 RETRY_AFTER_S = 3.0  # after a failed transfer, the portal rests this long
 
 
-def check_portal(rt: ZoneRuntime, session: Session, now: float) -> None:
-    """After a move: if the player stands in a portal, start the transfer it leads to."""
-    assert session.character_id is not None
-    x, y = rt.world.position(session.character_id)
-    portal = rt.spec.portal_at(x, y)
-    if portal is not None and now >= session.next_transfer_at and not _dead(rt, session):
+def through_portal(rt: ZoneRuntime, session: Session, portal: Portal, now: float) -> None:
+    """The step found the player inside ``portal`` (and the game let it pass)."""
+    if session.playing and now >= session.next_transfer_at:
         start(rt, session, portal.target_zone, (portal.arrival_x, portal.arrival_y), None, None)
 
 
 def on_switch_channel(rt: ZoneRuntime, session: Session, msg: SwitchChannel, now: float) -> None:
-    if _dead(rt, session):
-        rt.send_error(session, ErrorCode.YOU_ARE_DEAD, "wait for your respawn", msg.seq)
+    assert session.actor is not None
+    if rt.play.world.is_dead(session.actor.slot):
+        rt.sessions.send_error(session, ErrorCode.YOU_ARE_DEAD, "wait for your respawn", msg.seq)
         return
     start(rt, session, rt.spec.zone_id, None, msg.channel_id, msg.seq)
-
-
-def _dead(rt: ZoneRuntime, session: Session) -> bool:
-    return session.actor is not None and rt.world.is_dead(session.actor.slot)
 
 
 def start(
@@ -70,7 +68,7 @@ def start(
     channel_id: str | None,
     seq: int | None,
 ) -> None:
-    session.phase = Phase.TRANSFERRING
+    session.apply(Event.TRANSFER)
     rt.spawn(_transfer(rt, session, zone_id, arrival, channel_id, seq))
 
 
@@ -92,7 +90,7 @@ async def _transfer(
     channel_id: str | None,
     seq: int | None,
 ) -> None:
-    label = rt.spec.name
+    label = rt.play.label
     try:
         channel = _pick(rt, await rt.directory.channels(), zone_id, channel_id)
     except DirectoryUnavailable:
@@ -111,45 +109,26 @@ async def _transfer(
         return
     assert session.character_id is not None and session.actor is not None
     cid, name = session.character_id, session.actor.name
-    here = rt.world.position(cid)
-    x, y = arrival if arrival is not None else here
-    progress = rt.progress_of(session, release=True, zone_id=zone_id, x=x, y=y)
-    staying = State(
-        name,
-        rt.spec.zone_id,
-        here[0],
-        here[1],
-        progress.hp,
-        progress.level,
-        progress.xp,
-        progress.epoch,
-        progress.version,
-        {},
-    )
+    here = await rt.play.request_leave(session, save=False)
+    if here is None:
+        return  # gone before the tick took it out; leaving saved it
+    x, y = arrival if arrival is not None else (here.x, here.y)
+    progress = rt.play.progress(session, here.placed(zone_id, x, y), release=True)
+    staying = Loaded(cid, name, here, progress.epoch, progress.version, {})
     transfer_id = secrets.token_hex(8)
     record = TransferRecord(transfer_id, cid, rt.config.server_id, zone_id, channel.server_id)
-    rt.leave_world(session, save=False)
     try:
         await rt.storage.begin_transfer(progress, rt.config.server_id, record, rt.clock.time())
     except NotOwner:
         TRANSFERS.labels(label, "out", "not_owner").inc()
-        rt.send(
-            session,
-            {
-                "type": "notice",
-                "code": "session_replaced",
-                "message": "this character is now played elsewhere",
-            },
-        )
-        session.close(CloseCode.SESSION_REPLACED, "session replaced")
-        rt.disconnects[CloseCode.SESSION_REPLACED] += 1
+        rt.sessions.replace(session, SESSION_REPLACED_ELSEWHERE)
         return
     except StorageUnavailable:
         TRANSFERS.labels(label, "out", "unavailable").inc()
         if session.phase is Phase.TRANSFERRING:
-            enter_world(rt, session, cid, staying)
+            rt.play.request_enter(session, staying, None)
         else:  # gone while we tried: save it where it stands
-            release_character(rt, cid, staying)
+            rt.play.release(staying)
         _abort(rt, session, ErrorCode.UNAVAILABLE, "transfers are unavailable; retry", seq)
         return
     TRANSFERS.labels(label, "out", "ok").inc()
@@ -166,18 +145,8 @@ async def _transfer(
     ticket = rt.tokens.issue_join_ticket(
         session.account_id, session.username, zone_id, channel.server_id, cid, transfer_id
     )
-    message = {
-        "type": "transfer",
-        "zone_id": zone_id,
-        "channel_id": channel.server_id,
-        "ws_url": channel.ws_url,
-        "ticket": ticket,
-    }
-    if seq is not None:
-        message["seq"] = seq
-    rt.send(session, message)
-    session.close(CloseCode.TRANSFERRED, "transferred")
-    rt.disconnects[CloseCode.TRANSFERRED] += 1
+    rt.sessions.send(session, Transfer(zone_id, channel.server_id, channel.ws_url, ticket, seq))
+    rt.sessions.close(session, CloseCode.TRANSFERRED, "transferred")
     log.info(
         "transfer_started",
         character_id=cid,
@@ -190,7 +159,9 @@ async def _transfer(
 def _abort(
     rt: ZoneRuntime, session: Session, code: ErrorCode, message: str, seq: int | None
 ) -> None:
-    if session.phase is Phase.TRANSFERRING:
-        session.phase = Phase.PLAYING
+    """Back in play (at once if the character never left the world; a character that left
+    comes back at the next tick, as its enter request says)."""
+    if session.phase is Phase.TRANSFERRING and session.actor is not None:
+        session.apply(Event.TRANSFER_FAILED)
     session.next_transfer_at = rt.clock.monotonic() + RETRY_AFTER_S
-    rt.send_error(session, code, message, seq)
+    rt.sessions.send_error(session, code, message, seq)

@@ -53,20 +53,20 @@ class WsTransport:
 
 
 class GameListener(WSListener):
-    """Feeds one connection's messages to the runtime."""
+    """Feeds one connection's messages to the zone's sessions."""
 
     def __init__(self, runtime: ZoneRuntime, encoding: Encoding, token: str | None):
-        self._runtime = runtime
+        self._sessions = runtime.sessions
         self._encoding = encoding
         self._token = token
-        self._max_bytes = runtime.limits.max_message_bytes
+        self._max_bytes = runtime.config.limits.max_message_bytes
         self._session: Session | None = None
         self._parts: list[bytes] = []
         self._parts_binary = False
         self._parts_size = 0
 
     def on_ws_connected(self, transport: WSTransport) -> None:
-        self._session = self._runtime.connect(WsTransport(transport), self._encoding, self._token)
+        self._session = self._sessions.connect(WsTransport(transport), self._encoding, self._token)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         session = self._session
@@ -78,7 +78,7 @@ class GameListener(WSListener):
                 self._parts = []
                 session.close(CloseCode.PROTOCOL_ERROR, "new message inside a fragmented one")
             elif frame.fin:
-                self._runtime.on_message(
+                self._sessions.on_message(
                     session, frame.get_payload_as_bytes(), msg_type is WSMsgType.BINARY
                 )
             else:
@@ -113,19 +113,19 @@ class GameListener(WSListener):
         if frame.fin:
             payload = b"".join(self._parts)
             self._parts = []
-            self._runtime.on_message(session, payload, self._parts_binary)
+            self._sessions.on_message(session, payload, self._parts_binary)
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         if self._session is not None:
-            self._runtime.disconnect(self._session)
+            self._sessions.disconnect(self._session)
 
     def pause_writing(self) -> None:
         if self._session is not None:
-            self._runtime.set_writable(self._session, False)
+            self._sessions.set_writable(self._session, False)
 
     def resume_writing(self) -> None:
         if self._session is not None:
-            self._runtime.set_writable(self._session, True)
+            self._sessions.set_writable(self._session, True)
 
 
 def negotiate(request: WSUpgradeRequest) -> tuple[Encoding | None, str | None, str | None]:

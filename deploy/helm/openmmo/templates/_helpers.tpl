@@ -165,6 +165,7 @@ JWT_PREVIOUS_SECRETS: {{ . | b64enc | quote }}
 {{- define "openmmo.configData" -}}
 {{- $c := .Values.config -}}
 OPENMMO_ENV: {{ $c.environment | quote }}
+OPENMMO_GAME: {{ $c.game | default "default" | quote }}
 LOG_LEVEL: {{ $c.logLevel | quote }}
 LOG_FORMAT: {{ $c.logFormat | quote }}
 BIND_HOST: "0.0.0.0"

@@ -1,0 +1,1 @@
+"""Games that ship with OpenMMO (each written only against :mod:`openmmo.game`)."""
