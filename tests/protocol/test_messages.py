@@ -81,3 +81,33 @@ def test_error_carries_the_seq_when_it_was_valid():
 def test_inspect_and_ping():
     assert parse_client_message({"type": "inspect", "seq": 1, "ids": [1, 2]}) == Inspect(1, (1, 2))
     assert parse_client_message({"type": "ping", "seq": 4}) == Ping(4, None)
+
+
+def test_a_games_own_message_is_validated_against_its_declaration():
+    from openmmo.protocol.messages import Custom, parse_client_message
+    from openmmo.sim.declare import Message
+    from openmmo.sim.schema import Field
+
+    plant = Message(
+        "plant", (Field("seed", str, "oak", max_chars=8), Field("n", int, 1, min=1, max=3))
+    )
+    extensions = {"plant": plant}
+    parsed = parse_client_message({"type": "plant", "seq": 4, "n": 2}, extensions=extensions)
+    assert parsed == Custom(4, "plant", {"seed": "oak", "n": 2})
+    for bad in ({"n": 9}, {"n": "2"}, {"seed": "x" * 9}):
+        with pytest.raises(ProtocolError) as raised:
+            parse_client_message({"type": "plant", "seq": 5, **bad}, extensions=extensions)
+        assert raised.value.code is ErrorCode.BAD_MESSAGE and raised.value.seq == 5
+    with pytest.raises(ProtocolError) as raised:
+        parse_client_message({"type": "plant", "seq": 6})  # a server without that game
+    assert raised.value.code is ErrorCode.UNKNOWN_TYPE
+
+
+def test_use_item_names_an_item():
+    from openmmo.protocol.messages import UseItem, parse_client_message
+
+    assert parse_client_message({"type": "use_item", "seq": 2, "item": "potion"}) == UseItem(
+        2, "potion"
+    )
+    with pytest.raises(ProtocolError):
+        parse_client_message({"type": "use_item", "seq": 3, "item": ""})

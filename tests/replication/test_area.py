@@ -79,3 +79,18 @@ def test_events_go_to_an_area_or_to_one_player():
     assert audience == Area(10.0, 20.0)
     assert to_wire(XpGain(5, 10, 110))[1] == Private(5)
     assert to_wire(Death(2, 1, 0.0, 0.0))[0].body["type"] == "death"
+
+
+def test_hp_beyond_the_wire_range_saturates_instead_of_wrapping():
+    import numpy as np
+
+    from openmmo.protocol.snapshot import ENTITY_DTYPE
+
+    world = empty_world()
+    actor = place_player(world, 1, 10, 10)
+    world.hp_max[actor.slot] = world.hp[actor.slot] = 70_000  # as u2 it would read 4,464
+    grid = InterestGrid(world.spec.width, world.spec.height, world.spec.cell_size)
+    grid.rebuild(world.active_slots(), world.x, world.y, world.capacity)
+    view = AreaView(world, grid, 64)
+    record = np.frombuffer(view.blob_near(grid.cell_at(10, 10)), dtype=ENTITY_DTYPE)[0]
+    assert (int(record["hp"]), int(record["hp_max"])) == (65535, 65535)

@@ -7,6 +7,7 @@ import numpy.typing as npt
 
 from openmmo.protocol.snapshot import ENTITY_DTYPE, area_part_json, area_part_msgpack
 from openmmo.replication.interest import InterestGrid
+from openmmo.sim.declare import MAX_WIRE_HP
 from openmmo.sim.world import World
 
 
@@ -24,8 +25,10 @@ class AreaView:
         records["id"] = world.ids[slots]
         records["x"] = world.x[slots]
         records["y"] = world.y[slots]
-        records["hp"] = world.hp[slots]
-        records["hp_max"] = world.hp_max[slots]
+        # The record holds HP as u2: saturate rather than let numpy wrap (70,000 would
+        # arrive as 4,464). Declarations keep HP in range (Game.check); this is the backstop.
+        records["hp"] = np.minimum(world.hp[slots], MAX_WIRE_HP)
+        records["hp_max"] = np.minimum(world.hp_max[slots], MAX_WIRE_HP)
         records["kind"] = world.kind[slots]
         records["flags"] = world.flags[slots]
         records["level"] = world.level[slots]

@@ -303,18 +303,19 @@ def _flush_stats(world: World) -> None:
 
 
 # --- entering and leaving: run by the zone's tick, before the step ------------------------
-def start(world: World, now: float) -> None:
-    """Place the zone's NPCs around their spawn points, then run ``on_start``."""
+def start(world: World, now: float, *, spawn: bool = True) -> None:
+    """Place the zone's NPCs around their spawn points (unless ``spawn`` is false: tests
+    that place their own), then run ``on_start``."""
     world.now = now
-    for spawn in world.spec.npc_spawns:
-        kind = world.game.npc_kinds[spawn.kind]
-        for _ in range(spawn.count):
+    for spawn_point in world.spec.npc_spawns if spawn else ():
+        kind = world.game.npc_kinds[spawn_point.kind]
+        for _ in range(spawn_point.count):
             angle = world.rng.uniform(0.0, math.tau)
-            distance = world.rng.uniform(0.0, spawn.radius)
+            distance = world.rng.uniform(0.0, spawn_point.radius)
             world.add_npc(
                 kind,
-                spawn.x + math.cos(angle) * distance,
-                spawn.y + math.sin(angle) * distance,
+                spawn_point.x + math.cos(angle) * distance,
+                spawn_point.y + math.sin(angle) * distance,
                 now,
             )
     hook = world.game.hooks.get("on_start")
