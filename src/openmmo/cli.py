@@ -49,9 +49,15 @@ def gateway(
     port: Annotated[int | None, typer.Option(help="SERVER_PORT")] = None,
 ) -> None:
     """Run the gateway (HTTP API)."""
+    from openmmo.compose import game_of
     from openmmo.roles import gateway_main, run
 
     settings = _settings(config, signing=True, server_port=port)
+    try:
+        game_of(settings)  # it shows the game's zones and creates characters of its classes
+    except ConfigError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
     run(lambda stop: gateway_main(settings, stop), settings.drain_timeout_s)
 
 

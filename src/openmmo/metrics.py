@@ -28,7 +28,8 @@ TICK_DURATION = Histogram(
 )
 TICK_ERRORS = Counter(
     "openmmo_tick_errors_total",
-    "Ticks that raised (logged with a traceback); the next tick runs as usual.",
+    "Ticks, or single inbox messages, whose handling raised (logged with a traceback); "
+    "the tick goes on.",
     ["zone"],
 )
 TICK_OVERRUNS = Counter(

@@ -44,6 +44,21 @@ def test_invalid_configuration_fails_at_start_naming_the_setting(tmp_path):
     assert "WORLD_ZONE_ID" in unknown_zone.stderr
 
 
+def test_a_game_that_cannot_be_loaded_stops_every_role_at_start(tmp_path):
+    (tmp_path / "brokengame.py").write_text("from openmmo.game import Game\ngame = Game(\n")
+    env = {"PYTHONPATH": str(tmp_path), "JWT_SECRET": TEST_JWT_SECRET}
+    for role in ("zone", "gateway", "up"):
+        missing = openmmo(role, env={**env, "OPENMMO_GAME": "no_such_game"}, cwd=tmp_path)
+        said = " ".join(missing.stderr.split())  # the console wraps long lines
+        assert missing.returncode == 2, (role, said)
+        assert "OPENMMO_GAME='no_such_game': no module named 'no_such_game'" in said
+        broken = openmmo(role, env={**env, "OPENMMO_GAME": "brokengame"}, cwd=tmp_path)
+        said = " ".join(broken.stderr.split())
+        assert broken.returncode == 2, (role, said)
+        assert "importing brokengame failed: SyntaxError" in said
+        assert "Traceback" not in said
+
+
 def test_migrate_is_idempotent(tmp_path):
     first = openmmo("migrate", cwd=tmp_path)
     assert first.returncode == 0, first.stderr

@@ -95,3 +95,17 @@ def test_a_tick_of_moves_validated_together_equals_one_by_one():
         assert batch.position(i) == pytest.approx(single.position(i), abs=1e-9)
         slot = batch.actors[i].slot
         assert batch.move_budget[slot] == pytest.approx(single.move_budget[slot], abs=1e-9)
+
+
+def test_one_move_per_player_takes_the_single_round_path_with_the_same_result():
+    batch, single = empty_world(rules=RULES), empty_world(rules=RULES)
+    for world in (batch, single):
+        for i in range(1, 21):
+            place_player(world, i, 100.0 + i, 100.0)
+    moves = [(i, 100.0 + i + (i % 5) * 3.0, 100.0 + i % 3) for i in range(1, 21)]
+    slots = [batch.actors[i].slot for i, _, _ in moves]
+    moved = apply_moves(batch, slots, [m[1] for m in moves], [m[2] for m in moves], [0.2] * 20)
+    assert sorted(moved.tolist()) == sorted(slots)
+    for i, x, y in moves:
+        apply_move(single, i, x, y, now=0.2)
+        assert batch.position(i) == pytest.approx(single.position(i), abs=1e-9)

@@ -39,7 +39,7 @@ def test_step_applies_inputs_and_answers_each_action():
     place_player(world, 1, 100, 100)
     place_player(world, 2, 103, 100)
     inputs = Inputs()
-    inputs.move(1, 101, 100, at=0.5)
+    inputs.move(world.actors[1].slot, 101, 100, at=0.5)
     inputs.actions += [SkillInput(1, 2, 2, 1), SkillInput(1, 3, 2, 1)]
     result = step(world, inputs, now=0.5, dt=0.05)
     assert world.position(1) == (101.0, 100.0)

@@ -56,6 +56,11 @@ def apply_moves(
     been applied the moment it arrived."""
     if not slots:
         return np.zeros(0, dtype=np.intp)
+    if len(set(slots)) == len(slots):  # the usual tick: at most one move per player
+        unique = np.array(slots, dtype=np.intp)
+        f64 = np.float64
+        _apply(world, unique, np.array(xs, f64), np.array(ys, f64), np.array(ats, f64))
+        return unique
     pending = list(range(len(slots)))
     while pending:
         seen: set[int] = set()

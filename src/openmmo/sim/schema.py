@@ -133,7 +133,7 @@ class CharacterSchema:
         own = [f for f in self.fields.values() if f.name != CLASS_FIELD]
         self._owner = tuple(f.name for f in own if f.visible is not NOBODY)
         self._public = tuple(f.name for f in own if f.visible is EVERYONE)
-        self._saved = tuple(f.name for f in self.fields.values() if f.persist)
+        self._unsaved = frozenset(f.name for f in self.fields.values() if not f.persist)
 
     def __iter__(self) -> Iterator[Field]:
         return iter(self.fields.values())
@@ -161,8 +161,12 @@ class CharacterSchema:
         return stats
 
     def saved(self, stats: Mapping[str, Any]) -> dict[str, Any]:
-        """What of ``stats`` is persisted (declared persistent fields and unknown keys)."""
-        return {k: v for k, v in stats.items() if k not in self.fields or self.fields[k].persist}
+        """What of ``stats`` is persisted (declared persistent fields and unknown keys): a
+        copy, taken once a second for every player (the checkpoints), so the usual case of
+        a game whose fields all persist is a plain dict copy."""
+        if not self._unsaved:
+            return dict(stats)
+        return {k: v for k, v in stats.items() if k not in self._unsaved}
 
     def owner_view(self, stats: Mapping[str, Any]) -> dict[str, Any]:
         return {name: stats[name] for name in self._owner if name in stats}

@@ -79,16 +79,18 @@ Action = SkillInput | MessageInput | CommandInput | ItemInput
 
 @dataclass(slots=True)
 class Inputs:
-    """One tick's inputs. Moves are kept as flat lists (one per player-move is the hot path)."""
+    """One tick's inputs. Moves are kept as flat lists of world slots (one per player-move is
+    the hot path; a slot is valid for the whole tick: characters enter before the inputs are
+    gathered and leave after the step)."""
 
-    move_ids: list[int] = field(default_factory=list)
+    move_slots: list[int] = field(default_factory=list)
     move_x: list[float] = field(default_factory=list)
     move_y: list[float] = field(default_factory=list)
     move_at: list[float] = field(default_factory=list)  # arrival times (monotonic)
     actions: list[Action] = field(default_factory=list)
 
-    def move(self, entity_id: int, x: float, y: float, at: float) -> None:
-        self.move_ids.append(entity_id)
+    def move(self, slot: int, x: float, y: float, at: float) -> None:
+        self.move_slots.append(slot)
         self.move_x.append(x)
         self.move_y.append(y)
         self.move_at.append(at)
@@ -134,21 +136,10 @@ def step(world: World, inputs: Inputs, now: float, dt: float) -> StepResult:
 
 
 def _apply_moves(world: World, inputs: Inputs, result: StepResult) -> None:
-    if not inputs.move_ids:
+    if not inputs.move_slots:
         return
-    actors = world.actors
-    slots, xs, ys, ats = [], [], [], []
-    for entity_id, x, y, at in zip(
-        inputs.move_ids, inputs.move_x, inputs.move_y, inputs.move_at, strict=True
-    ):
-        actor = actors.get(entity_id)
-        if actor is not None:
-            slots.append(actor.slot)
-            xs.append(x)
-            ys.append(y)
-            ats.append(at)
-    moved = apply_moves(world, slots, xs, ys, ats)
-    if world.spec.portals and len(moved):
+    moved = apply_moves(world, inputs.move_slots, inputs.move_x, inputs.move_y, inputs.move_at)
+    if world.spec.portals:
         _check_portals(world, moved, result)
 
 

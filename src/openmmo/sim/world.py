@@ -253,10 +253,10 @@ class World:
         slot = actor.slot
         return CharacterState(
             self.spec.zone_id,
-            float(self.x[slot]),
-            float(self.y[slot]),
-            int(self.hp[slot]),
-            int(self.level[slot]),
+            self.x.item(slot),  # .item(): a Python number at once, cheaper than float(x[i])
+            self.y.item(slot),
+            self.hp.item(slot),
+            self.level.item(slot),
             actor.xp,
             self.schema.saved(actor.stats),
         )

@@ -530,28 +530,32 @@ class SqlStorage:
         except DB_ERRORS as exc:
             raise StorageUnavailable(str(exc)) from exc
 
+    async def _take(
+        self, connection: AsyncConnection, character_id: int, item: str, quantity: int
+    ) -> None:
+        """Lower an inventory row by ``quantity``, or raise :class:`InsufficientItems`."""
+        taken = (
+            await connection.execute(
+                update(inventory)
+                .where(
+                    inventory.c.character_id == character_id,
+                    inventory.c.item == item,
+                    inventory.c.quantity >= quantity,
+                )
+                .values(quantity=inventory.c.quantity - quantity)
+                .returning(inventory.c.quantity)
+            )
+        ).first()
+        if taken is None:
+            raise InsufficientItems(f"character {character_id} holds fewer than {quantity} {item}")
+
     async def take_items(
         self, character_id: int, item: str, quantity: int, reason: str, server_id: str, epoch: int
     ) -> dict[str, int]:
         try:
             async with self.engine.begin() as connection:
                 await self._fence(connection, character_id, server_id, epoch)
-                taken = (
-                    await connection.execute(
-                        update(inventory)
-                        .where(
-                            inventory.c.character_id == character_id,
-                            inventory.c.item == item,
-                            inventory.c.quantity >= quantity,
-                        )
-                        .values(quantity=inventory.c.quantity - quantity)
-                        .returning(inventory.c.quantity)
-                    )
-                ).first()
-                if taken is None:
-                    raise InsufficientItems(
-                        f"character {character_id} holds fewer than {quantity} {item}"
-                    )
+                await self._take(connection, character_id, item, quantity)
                 await connection.execute(
                     insert(item_ledger).values(
                         character_id=character_id, item=item, delta=-quantity, reason=reason
@@ -574,22 +578,7 @@ class SqlStorage:
         try:
             async with self.engine.begin() as connection:
                 await self._fence(connection, from_id, server_id, epoch)
-                taken = (
-                    await connection.execute(
-                        update(inventory)
-                        .where(
-                            inventory.c.character_id == from_id,
-                            inventory.c.item == item,
-                            inventory.c.quantity >= quantity,
-                        )
-                        .values(quantity=inventory.c.quantity - quantity)
-                        .returning(inventory.c.quantity)
-                    )
-                ).first()
-                if taken is None:
-                    raise InsufficientItems(
-                        f"character {from_id} holds fewer than {quantity} {item}"
-                    )
+                await self._take(connection, from_id, item, quantity)
                 receiver = (
                     await connection.execute(
                         select(characters.c.character_id).where(characters.c.character_id == to_id)

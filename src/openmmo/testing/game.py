@@ -140,7 +140,8 @@ class GameZone:
     # --- inputs (each runs one tick and returns its reply) --------------------------------
     def move(self, player: Player, x: float, y: float) -> None:
         """Queue a move for the next tick (several may be queued)."""
-        self._inputs.move(player.id, x, y, self.now + self.dt)
+        slot = self.world.actors[player.id].slot
+        self._inputs.move(slot, x, y, self.now + self.dt)
 
     def attack(self, player: Player, target: Any, skill: int | str = 1) -> Reply:
         skill_id = skill if isinstance(skill, int) else self._skill_id(skill)

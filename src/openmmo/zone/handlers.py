@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from openmmo.bus import BusUnavailable, Kind
 from openmmo.logs import get_logger
@@ -85,10 +86,10 @@ def handle_in_tick(
     """One message from the inbox, for a session whose character is in the world; ``now``
     is when it arrived."""
     cid = session.character_id
-    assert cid is not None
+    assert cid is not None and session.actor is not None
     match message:
         case Move():
-            inputs.move(cid, message.x, message.y, now)
+            inputs.move(session.actor.slot, message.x, message.y, now)
             session.unacked = True
             session.last_input_at = now
         case Attack():
@@ -271,9 +272,11 @@ def on_give(rt: ZoneRuntime, session: Session, msg: Give) -> None:
 
 async def _give(rt: ZoneRuntime, session: Session, receiver: Session, msg: Give) -> None:
     assert session.character_id is not None
-    sessions = rt.sessions
-    try:
-        mine, theirs = await rt.storage.move_items(
+    moved = await _items(
+        rt,
+        session,
+        msg.seq,
+        rt.storage.move_items(
             session.character_id,
             msg.target_id,
             msg.item,
@@ -281,23 +284,34 @@ async def _give(rt: ZoneRuntime, session: Session, receiver: Session, msg: Give)
             "give",
             rt.config.server_id,
             session.epoch,
-        )
-    except InsufficientItems:
-        sessions.send_error(
-            session,
-            ErrorCode.INSUFFICIENT_ITEMS,
-            f"you do not hold {msg.quantity} {msg.item}",
-            msg.seq,
-        )
+        ),
+        f"you do not hold {msg.quantity} {msg.item}",
+    )
+    if moved is None:
         return
+    mine, theirs = moved
+    rt.sessions.send(session, Ack(msg.seq, {"inventory": mine}))
+    receiver.push_event(received_event(session.character_id, msg.item, msg.quantity, theirs))
+
+
+T = TypeVar("T")
+
+
+async def _items(
+    rt: ZoneRuntime, session: Session, seq: int, change: Awaitable[T], too_few: str
+) -> T | None:
+    """Run one inventory change (a give, an item use); its failures are answered alike.
+    None when it failed."""
+    assert session.character_id is not None
+    try:
+        return await change
+    except InsufficientItems:
+        rt.sessions.send_error(session, ErrorCode.INSUFFICIENT_ITEMS, too_few, seq)
     except NotOwner:
         rt.ownership_lost([session.character_id])
-        return
     except StorageUnavailable:
-        sessions.send_error(session, ErrorCode.UNAVAILABLE, "items are unavailable; retry", msg.seq)
-        return
-    sessions.send(session, Ack(msg.seq, {"inventory": mine}))
-    receiver.push_event(received_event(session.character_id, msg.item, msg.quantity, theirs))
+        rt.sessions.send_error(session, ErrorCode.UNAVAILABLE, "items are unavailable; retry", seq)
+    return None
 
 
 def grant_loot(rt: ZoneRuntime, loot: Loot) -> None:
@@ -346,20 +360,16 @@ async def _use_item(rt: ZoneRuntime, session: Session, msg: UseItem) -> None:
     if "on_use_item" not in rt.play.game.hooks:
         sessions.send_error(session, ErrorCode.UNAVAILABLE, "items cannot be used here", msg.seq)
         return
-    try:
-        await rt.storage.take_items(
+    taken = await _items(
+        rt,
+        session,
+        msg.seq,
+        rt.storage.take_items(
             session.character_id, msg.item, 1, "use", rt.config.server_id, session.epoch
-        )
-    except InsufficientItems:
-        sessions.send_error(
-            session, ErrorCode.INSUFFICIENT_ITEMS, f"you hold no {msg.item}", msg.seq
-        )
-        return
-    except NotOwner:
-        rt.ownership_lost([session.character_id])
-        return
-    except StorageUnavailable:
-        sessions.send_error(session, ErrorCode.UNAVAILABLE, "items are unavailable; retry", msg.seq)
+        ),
+        f"you hold no {msg.item}",
+    )
+    if taken is None:
         return
     rt.play.request_item_use(ItemInput(session.character_id, msg.seq, msg.item))
 

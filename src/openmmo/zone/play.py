@@ -241,11 +241,16 @@ class Play:
         return [self.progress(s, self.state_of(s)) for s in self.sessions.players.values()]
 
     def online_checkpoints(self) -> list[HotCheckpoint]:
-        """The current state of every character in the world, for a hot checkpoint."""
+        """The current state of every character in the world, for a hot checkpoint (once a
+        second for every player, on the event loop: one pass, no intermediate records)."""
+        world = self.world
         checkpoints = []
-        for session in self.sessions.players.values():
-            p = self.progress(session, self.state_of(session))
-            checkpoints.append(HotCheckpoint(p.character_id, p.epoch, p.version, p.state))
+        for character_id, session in self.sessions.players.items():
+            session.progress_version += 1
+            state = world.character_state(character_id)
+            checkpoints.append(
+                HotCheckpoint(character_id, session.epoch, session.progress_version, state)
+            )
         return checkpoints
 
     def joined(self, session: Session, seq: int, inventory: dict[str, int]) -> Joined:

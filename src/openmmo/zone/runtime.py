@@ -50,6 +50,7 @@ from openmmo.metrics import (
     initialise_zone,
 )
 from openmmo.protocol.codes import ErrorCode, Limits
+from openmmo.protocol.messages import ClientMessage
 from openmmo.protocol.server import SESSION_REPLACED_ELSEWHERE, Ack
 from openmmo.sim.declare import Game, ZoneSpec
 from openmmo.sim.step import Inputs, ItemInput, StepResult
@@ -59,6 +60,7 @@ from openmmo.zone import handlers, transfer
 from openmmo.zone.checkpoint import Checkpointer
 from openmmo.zone.play import Play
 from openmmo.zone.replicate import Replicator
+from openmmo.zone.session import Session
 from openmmo.zone.sessions import Greeting, Sessions, Traffic
 
 log = get_logger("openmmo.zone")
@@ -259,7 +261,7 @@ class ZoneRuntime:
         inputs = Inputs()
         for session, message, at in self.sessions.drain_inbox():
             if session.actor is not None:  # its character is (still) in the world
-                handlers.handle_in_tick(self, session, message, inputs, at)
+                self._handle(session, message, inputs, at)
         result = play.step(inputs, now, self.config.tick_interval_s)
         self._answer(result, now)
         play.apply_leaves()
@@ -271,6 +273,15 @@ class ZoneRuntime:
         if play.world.tick % 100 == 0:
             self.sessions.forget_expired(self.clock.time())
         self._flush_metrics(skipped)
+
+    def _handle(self, session: Session, message: ClientMessage, inputs: Inputs, at: float) -> None:
+        """One inbox message; a bug in its handler costs that message, not the tick."""
+        try:
+            handlers.handle_in_tick(self, session, message, inputs, at)
+        except Exception:
+            TICK_ERRORS.labels(self.play.label).inc()
+            log.exception("message_failed", zone=self.play.label, type=message.kind.value)
+            self.sessions.send_error(session, ErrorCode.INTERNAL, "internal error", message.seq)
 
     def _answer(self, result: StepResult, now: float) -> None:
         sessions, game = self.sessions, self.play.game

@@ -54,6 +54,9 @@ def through_portal(rt: ZoneRuntime, session: Session, portal: Portal, now: float
 
 def on_switch_channel(rt: ZoneRuntime, session: Session, msg: SwitchChannel, now: float) -> None:
     assert session.actor is not None
+    if not session.playing:  # a second request in the same tick, or the session ended
+        rt.sessions.send_error(session, ErrorCode.TRANSFERRING, "already on the way", msg.seq)
+        return
     if rt.play.world.is_dead(session.actor.slot):
         rt.sessions.send_error(session, ErrorCode.YOU_ARE_DEAD, "wait for your respawn", msg.seq)
         return
