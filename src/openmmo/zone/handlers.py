@@ -2,14 +2,14 @@
 
 Two entry points, by when a message is handled (:data:`openmmo.zone.sessions.IMMEDIATE`):
 
-* :func:`handle_now` — as it arrives: ``auth``, ``ping``, the requests that start with
-  storage (``join_game``, ``inventory``, ``use_item``) or end the session (``leave``), and chat
-  on the channels that need no position (``zone``, ``global``, ``whisper``). None of them reads
-  or changes the world; work that waits on I/O runs as a task of the server's TaskGroup and
-  catches its own errors (a failing request must not take the zone down).
+* :func:`handle_now` — as it arrives: ``auth``, ``ping``, ``inspect``, chat lines, and the
+  requests that start with storage (``join_game``, ``inventory``, ``use_item``) or end the
+  session (``leave``). None of them changes the world; work that waits on I/O runs as a task
+  of the server's TaskGroup and catches its own errors (a failing request must not take the
+  zone down).
 * :func:`handle_in_tick` — during the tick, before the step: moves, skills, custom messages
-  and chat commands become the step's inputs; chat, ``inspect``, ``give`` and
-  ``switch_channel`` read the world as it stands.
+  and chat commands become the step's inputs; ``give`` and ``switch_channel`` check the world
+  as it stands.
 
 Joining lives in :mod:`openmmo.zone.joining`, transfers in :mod:`openmmo.zone.transfer`.
 """
@@ -76,6 +76,8 @@ def handle_now(rt: ZoneRuntime, session: Session, message: ClientMessage, now: f
             rt.sessions.close(session, CloseCode.NORMAL, "bye")
         case Chat():
             on_chat(rt, session, message, None, now)
+        case Inspect():
+            on_inspect(rt, session, message)
         case _:
             raise TypeError(f"{message.kind} is handled in the tick")
 
@@ -96,10 +98,8 @@ def handle_in_tick(
             inputs.actions.append(SkillInput(cid, message.seq, message.target_id, message.skill_id))
         case Custom():
             inputs.actions.append(MessageInput(cid, message.seq, message.name, message.data))
-        case Chat():
+        case Chat():  # a command: the game's, in the tick
             on_chat(rt, session, message, inputs, now)
-        case Inspect():
-            on_inspect(rt, session, message)
         case Give():
             on_give(rt, session, message)
         case SwitchChannel():
@@ -116,8 +116,8 @@ def on_ping(rt: ZoneRuntime, session: Session, msg: Ping) -> None:
 def on_chat(
     rt: ZoneRuntime, session: Session, msg: Chat, inputs: Inputs | None, now: float
 ) -> None:
-    """A chat line: in the tick for ``say`` and commands (``inputs`` given), at once for
-    the channels that read nothing of the world."""
+    """A chat line, at once (``inputs`` None; a ``say`` line's audience comes from the last
+    tick's grid), or a command in the tick (``inputs`` given)."""
     sessions = rt.sessions
     text = _clean(msg.message)
     if not text:

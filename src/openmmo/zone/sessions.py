@@ -4,12 +4,11 @@ How it works. Transport callbacks call :meth:`Sessions.connect`, :meth:`on_messa
 :meth:`disconnect`. A message is rate-limited, decoded, validated (the game's custom messages
 included), checked against the session phase (:mod:`openmmo.protocol.session`) and its
 sequence number. Then it is either handled at once, if it does not read or change the world
-(``auth``, ``ping``, the requests that start waiting on storage: ``join_game``,
-``inventory``, ``use_item``, ``leave``, and chat on the ``zone``, ``global`` and ``whisper``
-channels), or put in the **inbox**, which the tick drains: the world changes only in the
-tick. Overflow policy of the inbox: none is needed beyond the per-connection
-token bucket (``max_messages_per_s``, ``message_burst``), which bounds what one connection can
-queue between two ticks.
+(``auth``, ``ping``, ``inspect``, chat lines, and the requests that start waiting on
+storage: ``join_game``, ``inventory``, ``use_item``, ``leave``), or put in the **inbox**,
+which the tick drains: the world changes only in the tick. Overflow policy of the inbox:
+none is needed beyond the per-connection token bucket (``max_messages_per_s``,
+``message_burst``), which bounds what one connection can queue between two ticks.
 
 This part owns the connection table, the character → session index (bound and unbound by
 :mod:`openmmo.zone.play` as characters enter and leave), used tickets and seats held for
@@ -26,7 +25,7 @@ from typing import Any
 from openmmo.auth.tokens import JoinTicket, TokenError, TokenService
 from openmmo.clock import Clock
 from openmmo.protocol.codec import decode
-from openmmo.protocol.codes import ChatChannel, ClientType, CloseCode, Encoding, ErrorCode, Limits
+from openmmo.protocol.codes import ClientType, CloseCode, Encoding, ErrorCode, Limits
 from openmmo.protocol.messages import (
     Chat,
     ClientMessage,
@@ -38,7 +37,9 @@ from openmmo.protocol.server import Error, Notice, ServerMessage, Welcome
 from openmmo.protocol.session import Event, Phase, check_allowed
 from openmmo.zone.session import Session, Transport, count_recent
 
-# Messages answered as they arrive; every other type waits in the inbox for the tick.
+# Messages answered as they arrive: they neither change nor need a consistent world (a
+# `say` line finds its audience in the last tick's interest grid, as it always did; `inspect`
+# reads names and levels). Every other type waits in the inbox for the tick.
 IMMEDIATE = frozenset(
     {
         ClientType.AUTH,
@@ -47,22 +48,17 @@ IMMEDIATE = frozenset(
         ClientType.INVENTORY,
         ClientType.USE_ITEM,
         ClientType.LEAVE,
+        ClientType.INSPECT,
     }
 )
-# Chat that reads nothing of the world (not `say`, which finds its audience by position, and
-# not a command, which is the game's) goes out as it arrives: a global line crosses the bus
-# and waits for the listener's tick anyway.
-WORLDLESS_CHAT = frozenset({ChatChannel.ZONE, ChatChannel.GLOBAL, ChatChannel.WHISPER})
 
 
 def handled_at_once(message: ClientMessage) -> bool:
+    """Whether ``message`` is answered as it arrives rather than in the tick. A chat line
+    is, unless it is a command (the game's, in the tick)."""
     if message.kind in IMMEDIATE:
         return True
-    return (
-        isinstance(message, Chat)
-        and message.channel in WORLDLESS_CHAT
-        and not message.message.lstrip().startswith("/")
-    )
+    return isinstance(message, Chat) and not message.message.lstrip().startswith("/")
 
 
 Handler = Callable[[Session, Any, float], None]
