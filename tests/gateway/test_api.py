@@ -14,6 +14,24 @@ async def test_characters_can_be_created_listed_and_fetched(gw):
     assert fetched.json() == hero
 
 
+async def test_a_character_has_a_class_and_the_games_fields_its_owner_sees(gw):
+    headers = await gw.user()
+    hero = (await gw.http.post("/api/characters", json={"name": "Aria"}, headers=headers)).json()
+    assert hero["class"] == "adventurer"  # the game's first class
+    assert hero["stats"] == {"mana": 100, "quest": "rat_problem", "rats_slain": 0, "title": ""}
+    mage = await gw.http.post(
+        "/api/characters", json={"name": "Merlin", "class": "mage"}, headers=headers
+    )
+    assert (mage.status_code, mage.json()["class"]) == (201, "mage")
+    stored = await gw.storage.load_character(mage.json()["character_id"])
+    assert stored.state.stats["class"] == "mage"
+    bad = await gw.http.post(
+        "/api/characters", json={"name": "Rogue", "class": "rogue"}, headers=headers
+    )
+    assert (bad.status_code, bad.json()["code"]) == (422, "invalid_class")
+    assert "adventurer, mage" in bad.json()["message"]
+
+
 async def test_character_rules(gw):
     headers = await gw.user()
     other = await gw.user("bob")

@@ -30,8 +30,6 @@ from openmmo.sim.schema import CharacterSchema, CharacterState
 NPC_ID_BASE = 2**31
 FLAG_DEAD = 1
 
-ActionRejected = Reject  # the engine's name for a refused action
-
 
 class EntityKind(IntEnum):
     PLAYER = 0
