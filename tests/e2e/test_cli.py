@@ -59,6 +59,20 @@ def test_a_game_that_cannot_be_loaded_stops_every_role_at_start(tmp_path):
         assert "Traceback" not in said
 
 
+def test_migrate_takes_the_postgresql_url_people_write(tmp_path):
+    """Regression: postgresql://... failed with ModuleNotFoundError: No module named 'psycopg'."""
+    from openmmo.testing.services import create_database, drop_database
+
+    database = create_database()
+    try:
+        plain = database.replace("postgresql+asyncpg://", "postgresql://")
+        result = openmmo("migrate", env={"DATABASE_URL": plain}, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["after"] == head_revision()
+    finally:
+        drop_database(database)
+
+
 def test_migrate_is_idempotent(tmp_path):
     first = openmmo("migrate", cwd=tmp_path)
     assert first.returncode == 0, first.stderr

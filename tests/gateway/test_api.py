@@ -141,3 +141,11 @@ async def test_a_banned_account_gets_no_join_ticket(gw):
     await gw.storage.set_banned(account.account_id, True)
     refused = await gw.http.post("/api/zones/1/join", json={}, headers=headers)
     assert (refused.status_code, refused.json()["code"]) == (403, "account_banned")
+
+
+async def test_a_deleted_account_cannot_create_characters_and_is_told_so(gw):
+    ghost = gw.tokens.issue_access(424242, "ghost")  # a valid token, an account gone
+    created = await gw.http.post(
+        "/api/characters", json={"name": "Casper"}, headers={"Authorization": f"Bearer {ghost}"}
+    )
+    assert (created.status_code, created.json()["code"]) == (404, "account_not_found")

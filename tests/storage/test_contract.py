@@ -4,6 +4,7 @@ import pytest
 
 from openmmo.sim.schema import CharacterState
 from openmmo.storage import (
+    AccountMissing,
     CharacterProgress,
     Conflict,
     InsufficientItems,
@@ -79,6 +80,14 @@ async def test_characters_belong_to_accounts_and_names_are_unique(storage):
     assert await storage.list_characters(b.account_id) == []
     assert (await storage.load_character(hero.character_id)) == hero
     assert await storage.load_character(424242) is None
+
+
+async def test_a_character_for_a_missing_account_is_refused_as_such(storage):
+    """Regression: a foreign-key violation was reported as a taken name (409 name_taken)."""
+    with pytest.raises(AccountMissing):
+        await storage.create_character(424242, "Orphan", 1, 0, 0)
+    a = await storage.create_account("a", "h")
+    await storage.create_character(a.account_id, "Orphan", 1, 0, 0)  # the name was free
 
 
 async def test_progress_is_saved_in_batches(storage):

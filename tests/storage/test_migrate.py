@@ -61,3 +61,14 @@ async def test_a_newer_schema_is_refused(engine):
         await connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     with pytest.raises(SchemaMismatch, match="newer than this build"):
         await upgrade(engine)
+
+
+def test_the_url_forms_people_write_get_the_async_driver():
+    """Regression: DATABASE_URL=postgresql://... failed with No module named 'psycopg'."""
+    from openmmo.storage.sql import async_url
+
+    assert async_url("postgresql://u:p@db:5432/x") == "postgresql+asyncpg://u:p@db:5432/x"
+    assert async_url("postgres://u@db/x") == "postgresql+asyncpg://u@db/x"
+    assert async_url("postgresql+psycopg://u@db/x") == "postgresql+asyncpg://u@db/x"
+    assert async_url("postgresql+asyncpg://u@db/x") == "postgresql+asyncpg://u@db/x"
+    assert async_url("sqlite:///var/w.sqlite3") == "sqlite+aiosqlite:///var/w.sqlite3"

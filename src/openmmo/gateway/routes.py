@@ -153,7 +153,11 @@ async def list_characters(request: Request, service: GatewayService, claims: Any
     body=CharacterCreate,
     response=CharacterOut,
     status=201,
-    errors={409: "name_taken or character_limit", 422: "invalid_name or invalid_class"},
+    errors={
+        404: "account_not_found",
+        409: "name_taken or character_limit",
+        422: "invalid_name or invalid_class",
+    },
 )
 async def create_character(
     request: Request, service: GatewayService, claims: Any, body: CharacterCreate

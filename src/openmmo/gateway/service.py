@@ -62,7 +62,14 @@ from openmmo.sessions import (
 )
 from openmmo.sim.declare import ZoneSpec
 from openmmo.sim.schema import CharacterSchema
-from openmmo.storage import Account, Character, Conflict, Storage, StorageUnavailable
+from openmmo.storage import (
+    Account,
+    AccountMissing,
+    Character,
+    Conflict,
+    Storage,
+    StorageUnavailable,
+)
 
 log = get_logger("openmmo.gateway")
 T = TypeVar("T")
@@ -310,6 +317,8 @@ class GatewayService:
             )
         except Conflict:
             raise ApiError(409, "name_taken", f"the name {name!r} is taken") from None
+        except AccountMissing:
+            raise ApiError(404, "account_not_found", "this account no longer exists") from None
         except StorageUnavailable as exc:
             raise unavailable("character storage is unavailable") from exc
         return self._character_out(character)

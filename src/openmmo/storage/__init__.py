@@ -28,6 +28,10 @@ class Conflict(StorageError):
     """A unique name (username, device id, character name) is already taken."""
 
 
+class AccountMissing(StorageError):
+    """The account a character would belong to does not exist (any more)."""
+
+
 class NotOwner(StorageError):
     """Another live zone server owns the character, or the caller's epoch is stale."""
 
@@ -141,8 +145,9 @@ class Storage(Protocol):
         level: int = 1,
         stats: Mapping[str, Any] | None = None,
     ) -> Character:
-        """Raises :class:`Conflict` when the name is taken (case-insensitive). ``stats`` are
-        the game's declared fields (the class among them), saved as JSON."""
+        """Raises :class:`Conflict` when the name is taken (case-insensitive) and
+        :class:`AccountMissing` when the account does not exist. ``stats`` are the game's
+        declared fields (the class among them), saved as JSON."""
         ...
 
     async def list_characters(self, account_id: int) -> list[Character]: ...

@@ -10,6 +10,7 @@ from typing import Any
 from openmmo.sim.schema import CharacterState
 from openmmo.storage import (
     Account,
+    AccountMissing,
     Character,
     CharacterProgress,
     Claim,
@@ -88,6 +89,8 @@ class MemoryStorage:
         level: int = 1,
         stats: Mapping[str, Any] | None = None,
     ) -> Character:
+        if account_id not in self._accounts:
+            raise AccountMissing(f"account {account_id} does not exist")
         if name.lower() in self._by_name:
             raise Conflict(f"character name {name!r} is taken")
         state = CharacterState(zone_id, x, y, 0, level, 0, dict(stats or {}))

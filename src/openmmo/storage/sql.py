@@ -38,6 +38,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from openmmo.sim.schema import CharacterState
 from openmmo.storage import (
     Account,
+    AccountMissing,
     Character,
     CharacterProgress,
     Claim,
@@ -59,9 +60,27 @@ from openmmo.storage.schema import (
     zone_servers,
 )
 
+# The URL forms people write, and the async driver each means here.
+_ASYNC_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+psycopg": "postgresql+asyncpg",
+    "postgresql+psycopg2": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+}
+
+
+def async_url(url: str) -> str:
+    """``url`` with the async driver this adapter runs on: ``postgresql://…`` (how every
+    PostgreSQL user writes it) becomes ``postgresql+asyncpg://…``, ``sqlite:///…``
+    ``sqlite+aiosqlite:///…``; a URL that names an async driver already is kept."""
+    scheme, sep, rest = url.partition("://")
+    return f"{_ASYNC_DRIVERS.get(scheme.lower(), scheme)}{sep}{rest}" if sep else url
+
 
 def create_engine(url: str) -> AsyncEngine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
+    url = async_url(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -120,6 +139,14 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
 # What "the database is unreachable or failed" looks like: SQLAlchemy wraps driver errors, but a
 # refused connection surfaces from asyncpg as a plain OSError and a pool wait as TimeoutError.
 DB_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
+
+
+def _is_foreign_key_violation(exc: IntegrityError) -> bool:
+    """A row pointing at one that does not exist (PostgreSQL SQLSTATE 23503; SQLite says
+    so in its message), rather than a unique name taken."""
+    orig: Any = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return code == "23503" or "FOREIGN KEY" in str(orig).upper()
 
 
 def _account(row: RowMapping) -> Account:
@@ -242,6 +269,8 @@ class SqlStorage:
                 result = await connection.execute(statement)
                 return result.mappings().first() if result.returns_rows else None
         except IntegrityError as exc:
+            if _is_foreign_key_violation(exc):
+                raise AccountMissing(str(exc.orig)) from exc
             raise Conflict(str(exc.orig)) from exc
         except DB_ERRORS as exc:
             raise StorageUnavailable(str(exc)) from exc
