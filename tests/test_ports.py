@@ -120,6 +120,18 @@ async def test_refresh_tokens_are_single_use(sessions):
     assert await sessions.consume("h1", now=time.time()) == (ConsumeResult.REUSED, None)
 
 
+async def test_peeking_uses_nothing_and_revokes_nothing(sessions):
+    record = RefreshRecord(1, "fam", expires_at=future())
+    await sessions.put("h1", record)
+    assert await sessions.peek("h1", time.time()) == (ConsumeResult.VALID, record)
+    assert await sessions.peek("h1", time.time()) == (ConsumeResult.VALID, record)
+    assert await sessions.consume("h1", time.time()) == (ConsumeResult.VALID, record)
+    await sessions.put("h2", RefreshRecord(1, "fam", future()))
+    assert await sessions.peek("h1", time.time()) == (ConsumeResult.REUSED, None)
+    assert (await sessions.peek("h2", time.time()))[0] is ConsumeResult.VALID  # not revoked
+    assert await sessions.peek("nope", time.time()) == (ConsumeResult.UNKNOWN, None)
+
+
 async def test_reuse_revokes_the_family(sessions):
     await sessions.put("h1", RefreshRecord(1, "fam", future()))
     await sessions.consume("h1", time.time())

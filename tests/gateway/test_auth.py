@@ -117,3 +117,27 @@ async def test_api_requires_a_valid_bearer_token(gw):
     gw.clock.advance(3600)
     expired = await gw.http.get("/api/zones", headers=headers)
     assert (expired.status_code, expired.json()["code"]) == (401, "token_expired")
+
+
+async def test_a_database_blip_during_refresh_burns_nothing(gw, monkeypatch):
+    """Regression: the refresh token was used up before the database call failed with 503,
+    so the client's retry got 401 refresh_token_reused and the whole login was revoked."""
+    from openmmo.storage import StorageUnavailable
+
+    pair = (
+        await gw.http.post("/auth/register", json={"username": "blip", "password": "correct horse"})
+    ).json()
+    real = gw.storage.account_by_id
+
+    async def down(account_id):
+        raise StorageUnavailable("connection refused")
+
+    monkeypatch.setattr(gw.storage, "account_by_id", down)
+    failed = await gw.http.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert failed.status_code == 503
+    monkeypatch.setattr(gw.storage, "account_by_id", real)
+    retry = await gw.http.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert retry.status_code == 200, retry.text
+    rotated = retry.json()["refresh_token"]
+    again = await gw.http.post("/auth/refresh", json={"refresh_token": rotated})
+    assert again.status_code == 200  # the login lives on

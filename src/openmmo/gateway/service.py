@@ -13,7 +13,7 @@ import secrets
 from collections import defaultdict, deque
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from openmmo.auth.names import (
     character_name_problem,
@@ -227,18 +227,33 @@ class GatewayService:
         return account
 
     async def refresh(self, refresh_token: str) -> TokenPair:
-        result, record = await self._consume(refresh_token)
+        """Rotate a refresh token. Everything that can fail for a passing reason (the
+        database, Redis) is done before the old token is used up, so a 503 burns nothing and
+        the client's retry succeeds: a dependency blip never logs a player out."""
+        token_hash = _token_hash(refresh_token)
+        now = self.clock.time()
+        result, record = await self._sessions_call(self.sessions.peek(token_hash, now))
         if result is ConsumeResult.REUSED:
-            log.warning("refresh_token_reused")
-            raise unauthorized(
-                "refresh token was already used; log in again", code="refresh_token_reused"
-            )
+            await self._consume(refresh_token)  # a replay: consuming it revokes the family
+            self._reused()
         if record is None:
             raise unauthorized("unknown or expired refresh token", code="invalid_refresh_token")
         account = await self._storage_call(self.storage.account_by_id(record.account_id))
         if account is None or account.banned:
             raise unauthorized("account is not active", code="invalid_refresh_token")
-        return await self._token_pair(account, family_id=record.family_id)
+        pair = await self._token_pair(account, family_id=record.family_id)
+        result, _ = await self._consume(refresh_token)
+        if result is ConsumeResult.REUSED:  # raced by a replay: the new token is revoked too
+            self._reused()
+        if result is not ConsumeResult.VALID:
+            raise unauthorized("unknown or expired refresh token", code="invalid_refresh_token")
+        return pair
+
+    def _reused(self) -> NoReturn:
+        log.warning("refresh_token_reused")
+        raise unauthorized(
+            "refresh token was already used; log in again", code="refresh_token_reused"
+        )
 
     async def logout(self, refresh_token: str) -> None:
         _, record = await self._consume(refresh_token)

@@ -21,6 +21,20 @@ class MemorySessionStore:
     async def put(self, token_hash: str, record: RefreshRecord) -> None:
         self._tokens[token_hash] = _Entry(record)
 
+    async def peek(
+        self, token_hash: str, now: float
+    ) -> tuple[ConsumeResult, RefreshRecord | None]:
+        entry = self._tokens.get(token_hash)
+        if (
+            entry is None
+            or entry.record.family_id in self._revoked_families
+            or entry.record.expires_at <= now
+        ):
+            return ConsumeResult.UNKNOWN, None
+        if entry.used:
+            return ConsumeResult.REUSED, None
+        return ConsumeResult.VALID, entry.record
+
     async def consume(
         self, token_hash: str, now: float
     ) -> tuple[ConsumeResult, RefreshRecord | None]:

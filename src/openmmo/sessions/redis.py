@@ -58,6 +58,22 @@ class RedisSessionStore:
             pipe.expire(self._accounts + str(record.account_id), self._revoked_ttl_s)
             await self._call(pipe.execute())
 
+    async def peek(
+        self, token_hash: str, now: float
+    ) -> tuple[ConsumeResult, RefreshRecord | None]:
+        raw = await self._call(self._redis.get(self._tokens + token_hash))
+        if raw is None:
+            return ConsumeResult.UNKNOWN, None
+        data = json.loads(raw)
+        revoked = await self._call(self._redis.exists(self._revoked + data["family"]))
+        if revoked or data["expires_at"] <= now:
+            return ConsumeResult.UNKNOWN, None
+        if data["used"]:
+            return ConsumeResult.REUSED, None
+        return ConsumeResult.VALID, RefreshRecord(
+            data["account"], data["family"], data["expires_at"]
+        )
+
     async def consume(
         self, token_hash: str, now: float
     ) -> tuple[ConsumeResult, RefreshRecord | None]:
