@@ -224,3 +224,28 @@ def test_chat_cleaning_keeps_visible_text_and_joiners():
     family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
     assert _clean(family) == family
     assert _clean("\U000f0000") == "\U000f0000"  # private use stays
+
+
+async def test_the_spawn_area_is_announced_and_respawns_land_in_it():
+    """Regression (issue 11, bug 10): the docs said players respawn on the spawn point while
+    they landed up to 500 units away; the spawn area is now announced and documented."""
+    import math
+
+    town = default_game().zones[1]
+    zone = make_zone(spec=town)
+    a, a_t = await zone.player("aria", x=600, y=600)
+    announced = a_t.last("welcome")["zone"]
+    assert (announced["spawn_x"], announced["spawn_y"], announced["spawn_radius"]) == (
+        town.spawn_x,
+        town.spawn_y,
+        town.spawn_radius,
+    )
+    world = zone.runtime.play.world
+    world.hp[a.actor.slot] = 1
+    zone.runtime.play.world.flags[a.actor.slot] |= 1  # dead
+    world.actors[a.character_id].respawn_at = zone.clock.monotonic() + 5
+    world.respawn_queue.append((zone.clock.monotonic() + 5, a.character_id))
+    await zone.tick(5.1)
+    respawn = next(e for e in a_t.last("snapshot")["events"] if e["type"] == "respawn")
+    distance = math.hypot(respawn["x"] - town.spawn_x, respawn["y"] - town.spawn_y)
+    assert distance <= town.spawn_radius + 1e-6

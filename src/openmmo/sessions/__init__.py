@@ -35,9 +35,7 @@ class ConsumeResult(StrEnum):
 class SessionStore(Protocol):
     async def put(self, token_hash: str, record: RefreshRecord) -> None: ...
 
-    async def peek(
-        self, token_hash: str, now: float
-    ) -> tuple[ConsumeResult, RefreshRecord | None]:
+    async def peek(self, token_hash: str, now: float) -> tuple[ConsumeResult, RefreshRecord | None]:
         """What :meth:`consume` would answer, without using the token or revoking anything
         (so a refresh can check everything else first, and a failure burns nothing)."""
         ...

@@ -21,9 +21,7 @@ class MemorySessionStore:
     async def put(self, token_hash: str, record: RefreshRecord) -> None:
         self._tokens[token_hash] = _Entry(record)
 
-    async def peek(
-        self, token_hash: str, now: float
-    ) -> tuple[ConsumeResult, RefreshRecord | None]:
+    async def peek(self, token_hash: str, now: float) -> tuple[ConsumeResult, RefreshRecord | None]:
         entry = self._tokens.get(token_hash)
         if (
             entry is None

@@ -58,9 +58,7 @@ class RedisSessionStore:
             pipe.expire(self._accounts + str(record.account_id), self._revoked_ttl_s)
             await self._call(pipe.execute())
 
-    async def peek(
-        self, token_hash: str, now: float
-    ) -> tuple[ConsumeResult, RefreshRecord | None]:
+    async def peek(self, token_hash: str, now: float) -> tuple[ConsumeResult, RefreshRecord | None]:
         raw = await self._call(self._redis.get(self._tokens + token_hash))
         if raw is None:
             return ConsumeResult.UNKNOWN, None

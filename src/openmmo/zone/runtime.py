@@ -187,6 +187,9 @@ class ZoneRuntime:
             "height": spec.height,
             "pvp": spec.pvp,
             "cell_size": spec.cell_size,
+            "spawn_x": spec.spawn_x,
+            "spawn_y": spec.spawn_y,
+            "spawn_radius": spec.spawn_radius,
         }
 
     def game_info(self) -> dict[str, Any]:
