@@ -138,17 +138,30 @@ async def test_a_full_channel_refuses_with_1013():
     assert transport.closed[0] == CloseCode.TRY_AGAIN_LATER
 
 
-async def test_leaving_saves_progress(zone):
-    session, transport = await zone.player("aria", x=100, y=100)
-    zone.send(session, {"type": "move", "seq": 2, "x": 103, "y": 100})
-    zone.send(session, {"type": "leave", "seq": 3})
-    assert transport.closed == (CloseCode.NORMAL, "bye")
-    zone.runtime.sessions.disconnect(session)
-    await zone.tick()  # the tick applies the move, then takes the character out
-    assert await zone.runtime.checkpointer.flush()
-    saved = await zone.storage.load_character(session.character_id)
-    assert (saved.state.x, saved.state.zone_id) == (103, 9)
-    assert zone.runtime.play.world.player_count() == 0
+async def test_leaving_saves_progress_then_closes(zone):
+    """Regression (issue 11, bug 9): the close came before the save, so the HTTP API still
+    showed the old row for ~200 ms after it. Now: taken out, saved, then closed."""
+    saver = asyncio.ensure_future(zone.runtime.checkpointer.run(3600, list))
+    try:
+        session, transport = await zone.player("aria", x=100, y=100)
+        zone.send(session, {"type": "move", "seq": 2, "x": 103, "y": 100})
+        zone.send(session, {"type": "leave", "seq": 3})
+        assert transport.closed is None  # not before the save
+        zone.send(session, {"type": "chat", "seq": 4, "message": "hi"})
+        assert transport.last("error")["code"] == "not_joined"  # phase LEAVING
+        seen_before_close = []
+        for _ in range(100):  # the server's ticks go on; the save lands, then the close
+            await zone.tick(0.01)
+            if transport.closed is not None:
+                break
+            seen_before_close.append(await zone.storage.load_character(session.character_id))
+            await asyncio.sleep(0.01)
+        assert transport.closed == (CloseCode.NORMAL, "bye")
+        row = await zone.storage.load_character(session.character_id)
+        assert (row.state.x, row.state.zone_id, row.owner_server) == (103, 9, None)
+        assert zone.runtime.play.world.player_count() == 0
+    finally:
+        saver.cancel()
 
 
 async def test_msgpack_sessions_get_binary_frames(zone):

@@ -5,6 +5,7 @@ as explicit tables.
 
     AUTH ──authenticated──▶ LOBBY ──join──▶ JOINING ──entered──▶ PLAYING ──transfer──▶ TRANSFERRING
       (token at upgrade skips AUTH)   ◀─join_failed─┘      ◀──transfer_failed──┘
+                                                       PLAYING ──leave──▶ LEAVING (saving)
     any phase ──close──▶ CLOSED
 
 A message not allowed in the current phase is answered with the error code in
@@ -26,6 +27,7 @@ class Phase(StrEnum):
     JOINING = "joining"
     PLAYING = "playing"
     TRANSFERRING = "transferring"
+    LEAVING = "leaving"  # `leave` received: the character is being saved, then the close
     CLOSED = "closed"
 
 
@@ -38,6 +40,7 @@ class Event(StrEnum):
     ENTERED = "entered"  # the character is in the world
     TRANSFER = "transfer"  # a portal or switch_channel: on the way to another server
     TRANSFER_FAILED = "transfer_failed"  # no channel, or storage failed: back in play
+    LEAVE = "leave"  # the player asked to leave: save, then close
     CLOSE = "close"  # leave, an error that closes, disconnect, or the end of a transfer
 
 
@@ -54,6 +57,7 @@ TRANSITIONS: dict[tuple[Phase, Event], Phase] = {
     (P.PLAYING, E.TRANSFER): P.TRANSFERRING,
     (P.TRANSFERRING, E.TRANSFER_FAILED): P.PLAYING,
     (P.TRANSFERRING, E.ENTERED): P.PLAYING,  # the transfer failed after leaving the world
+    (P.PLAYING, E.LEAVE): P.LEAVING,
     **{(phase, E.CLOSE): P.CLOSED for phase in Phase},
 }
 
@@ -86,6 +90,7 @@ ALLOWED: dict[Phase, frozenset[ClientType]] = {
         }
     ),
     Phase.TRANSFERRING: frozenset({C.PING}),
+    Phase.LEAVING: frozenset({C.PING}),
     Phase.CLOSED: frozenset(),
 }
 
@@ -98,6 +103,7 @@ REFUSALS: dict[tuple[Phase, ClientType], ErrorCode] = {
     },
     **{(p, C.JOIN_GAME): ErrorCode.ALREADY_JOINED for p in (Phase.JOINING, Phase.PLAYING)},
     **{(Phase.TRANSFERRING, t): ErrorCode.TRANSFERRING for t in ClientType},
+    **{(Phase.LEAVING, t): ErrorCode.NOT_JOINED for t in ClientType},
 }
 
 

@@ -67,6 +67,23 @@ class Checkpointer:
     def request_flush(self) -> None:
         self._wake.set()
 
+    async def saved(self, character_id: int, timeout_s: float) -> bool:
+        """Wait until nothing of ``character_id`` is staged or in flight (its save landed);
+        False if that took longer than ``timeout_s`` (the database is down: it lands later)."""
+        try:
+            async with asyncio.timeout(timeout_s), self._landed:
+                await self._landed.wait_for(
+                    lambda: (
+                        character_id not in self._pending and character_id not in self._in_flight
+                    )
+                )
+        except TimeoutError:
+            return False
+        return True
+
+    def _holds(self, character_id: int) -> bool:
+        return character_id in self._pending or character_id in self._in_flight
+
     async def settled(self, character_id: int) -> None:
         """Return once no save of ``character_id`` is in flight."""
         async with self._landed:

@@ -42,6 +42,7 @@ from openmmo.protocol.messages import (
     UseItem,
 )
 from openmmo.protocol.server import Ack, EntityInfo, Inventory, Pong
+from openmmo.protocol.session import Event, Phase
 from openmmo.replication.events import chat_event, loot_event, received_event
 from openmmo.sim.events import Loot
 from openmmo.sim.step import CommandInput, Inputs, ItemInput, MessageInput, SkillInput
@@ -72,8 +73,7 @@ def handle_now(rt: ZoneRuntime, session: Session, message: ClientMessage, now: f
         case UseItem():
             rt.spawn(_use_item(rt, session, message))
         case Leave():
-            rt.play.request_leave_nowait(session)
-            rt.sessions.close(session, CloseCode.NORMAL, "bye")
+            on_leave(rt, session)
         case Chat():
             on_chat(rt, session, message, None, now)
         case Inspect():
@@ -106,6 +106,28 @@ def handle_in_tick(
             on_switch_channel(rt, session, message, now)
         case _:
             raise TypeError(f"{message.kind} is handled as it arrives")
+
+
+LEAVE_SAVE_TIMEOUT_S = 5.0  # a database outage must not hold a leaving client forever
+
+
+def on_leave(rt: ZoneRuntime, session: Session) -> None:
+    """Save, then close (protocol.md §6.8): the character is taken out at the next tick, its
+    save lands, and only then does the connection close with 1000 — so the HTTP API and any
+    other server see the saved state once the client sees the close."""
+    if session.phase is not Phase.PLAYING:  # lobby or joining: nothing to save
+        rt.play.request_leave_nowait(session)
+        rt.sessions.close(session, CloseCode.NORMAL, "bye")
+        return
+    session.apply(Event.LEAVE)
+    rt.spawn(_leave(rt, session))
+
+
+async def _leave(rt: ZoneRuntime, session: Session) -> None:
+    left = await rt.play.request_leave(session)
+    if left is not None and session.character_id is not None:
+        await rt.checkpointer.saved(session.character_id, LEAVE_SAVE_TIMEOUT_S)
+    rt.sessions.close(session, CloseCode.NORMAL, "bye")
 
 
 def on_ping(rt: ZoneRuntime, session: Session, msg: Ping) -> None:
