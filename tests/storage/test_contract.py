@@ -154,6 +154,18 @@ async def test_a_dead_owner_loses_its_characters_and_its_saves_are_fenced(storag
     assert (await storage.load_character(c.character_id)).state.x == 7.0
 
 
+async def test_a_restarted_server_gives_up_what_its_previous_life_held(storage):
+    one, two = await hero(storage, "One"), await hero(storage, "Two")
+    await storage.heartbeat_server("a", alive_until=100.0)
+    first = await storage.acquire_character(one.character_id, "a", now=1.0)
+    await storage.acquire_character(two.character_id, "a", now=1.0)
+    assert await storage.release_characters("a") == 2
+    assert await storage.owner_of(one.character_id, now=2.0) is None
+    taken = await storage.acquire_character(one.character_id, "b", now=2.0)  # at once
+    assert taken.epoch == first.epoch + 1  # the previous life's checkpoints still match
+    assert await storage.release_characters("a") == 0
+
+
 async def test_release_frees_the_character_in_the_same_save(storage):
     c = await hero(storage)
     await storage.heartbeat_server("a", alive_until=100.0)

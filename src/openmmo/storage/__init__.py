@@ -165,6 +165,12 @@ class Storage(Protocol):
 
     async def remove_server(self, server_id: str) -> None: ...
 
+    async def release_characters(self, server_id: str) -> int:
+        """Give up every character ``server_id`` owns (a server starting up owns none in
+        memory: what the database says it owns is left from a previous life). Epochs are
+        kept, so the next owner still trusts that life's hot checkpoints. Returns how many."""
+        ...
+
     async def acquire_character(
         self, character_id: int, server_id: str, now: float
     ) -> Claim | None:

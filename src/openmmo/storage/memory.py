@@ -120,6 +120,14 @@ class MemoryStorage:
     async def remove_server(self, server_id: str) -> None:
         self._servers.pop(server_id, None)
 
+    async def release_characters(self, server_id: str) -> int:
+        owned = [c for c in self._characters.values() if c.owner_server == server_id]
+        for character in owned:
+            self._characters[character.character_id] = dataclasses.replace(
+                character, owner_server=None
+            )
+        return len(owned)
+
     def _free_for(self, character: Character, server_id: str, now: float) -> bool:
         owner = character.owner_server
         return owner is None or owner == server_id or self._servers.get(owner, 0.0) < now

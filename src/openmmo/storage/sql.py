@@ -387,6 +387,18 @@ class SqlStorage:
     async def remove_server(self, server_id: str) -> None:
         await self._write(delete(zone_servers).where(zone_servers.c.server_id == server_id))
 
+    async def release_characters(self, server_id: str) -> int:
+        try:
+            async with self.engine.begin() as connection:
+                result = await connection.execute(
+                    update(characters)
+                    .where(characters.c.owner_server == server_id)
+                    .values(owner_server=None)
+                )
+                return int(result.rowcount or 0)
+        except DB_ERRORS as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
     def _acquire_statement(self, character_id: int, server_id: str, now: float) -> Any:
         return (
             update(characters)

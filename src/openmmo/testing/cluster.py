@@ -138,11 +138,16 @@ class Cluster:
         for name in self.processes:
             self.wait_ready(name, timeout_s)
 
-    def start_process(self, name: str, wait: bool = True, timeout_s: float = 30.0) -> None:
+    def start_process(
+        self, name: str, wait: bool = True, timeout_s: float = 30.0, same_name: bool = False
+    ) -> None:
+        """Start (or restart) a process. A restarted zone server gets a new SERVER_NAME, as a
+        replaced pod does, unless ``same_name`` (a StatefulSet pod, or a process manager
+        restarting it in place)."""
         proc = self.processes[name]
         proc.starts += 1
         env = dict(proc.env)
-        if proc.starts > 1 and "SERVER_NAME" in env:  # a restarted pod has a new name
+        if proc.starts > 1 and "SERVER_NAME" in env and not same_name:
             env["SERVER_NAME"] = f"{env['SERVER_NAME']}-r{proc.starts}"
         log = (self.workdir / f"{name}.log").open("ab")
         pin = ["taskset", "-c", self.cpus[name]] if name in self.cpus else []

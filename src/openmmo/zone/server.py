@@ -103,6 +103,7 @@ class ZoneServer:
                 reuse_address=True,
                 backlog=1024,
             )
+            await self._release_previous_life()
             await self._renew_lease()
             await self.bus.subscribe(
                 rt.config.server_id, lambda envelope: crossserver.handle(rt, envelope)
@@ -167,6 +168,19 @@ class ZoneServer:
                 await self._publish()
             except Exception as exc:  # the directory is down: keep running, try next beat
                 log.warning("heartbeat_failed", error=str(exc)[:200])
+
+    async def _release_previous_life(self) -> None:
+        """A server that starts owns nobody: characters the database still gives to this
+        server id were left by a previous life of it (killed, restarted under the same name
+        before its lease ran out) and would otherwise stay held by it forever."""
+        server_id = self.runtime.config.server_id
+        try:
+            released = await self.storage.release_characters(server_id)
+        except Exception as exc:  # the database is down: the lease will lapse instead
+            log.warning("release_previous_life_failed", server_id=server_id, error=str(exc)[:200])
+            return
+        if released:
+            log.info("released_previous_life", server_id=server_id, characters=released)
 
     async def _renew_lease(self) -> None:
         """Keep our characters owned; a failure means the database is unreachable, so stop
