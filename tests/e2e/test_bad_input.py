@@ -117,3 +117,18 @@ async def test_a_close_without_a_code_is_answered_without_one(world, players):
     writer.write(bytes([0x88, 0x80]) + b"\x00\x00\x00\x00")  # masked close, no payload
     assert await reader.readexactly(2) == b"\x88\x00"  # answered with no status code
     writer.close()
+
+
+async def test_a_burst_of_messages_at_once_ends_in_a_close_frame_with_4029(players):
+    """Regression (issue 11, bug 5): 400-1,000 messages sent at once closed the socket with
+    1006 — no close frame, and none of the replies already owed; a paced flood got 4029."""
+    bystander = await players(1)
+    player = await players(1)
+    first = player.game.mark()
+    for _ in range(1000):  # one burst: the kernel delivers it in a few reads
+        player.game.send({"type": "ping", "client_time": 1.0})
+    code, reason = await player.game.wait_closed(timeout_s=15)
+    assert code == CloseCode.RATE_LIMITED, (code, reason)
+    pongs = [m for m in player.game.history if m["_n"] > first and m["type"] == "pong"]
+    assert len(pongs) >= 70  # the replies owed before the limit were delivered
+    await assert_unaffected(bystander)

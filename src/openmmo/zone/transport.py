@@ -8,6 +8,7 @@ module reassembles fragmented messages, enforcing ``max_message_bytes`` on the w
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
@@ -32,8 +33,19 @@ if TYPE_CHECKING:
 GAME_PATH = "/ws"
 
 
+# After our close frame, how long the peer has to answer with its own before the TCP
+# connection is closed anyway (RFC 6455 section 7.1.1: the server waits for the close).
+CLOSE_WAIT_S = 2.0
+
+
 class WsTransport:
-    """:class:`openmmo.zone.session.Transport` over a picows connection."""
+    """:class:`openmmo.zone.session.Transport` over a picows connection.
+
+    Closing sends the close frame and keeps reading (and discarding) until the peer's close
+    frame arrives or ``CLOSE_WAIT_S`` passes, then closes the TCP connection. Closing at once
+    would, with unread input in the socket (a client that flooded), make the kernel answer
+    with a reset that throws away what was still to be sent — the replies owed and the close
+    frame itself: the client saw 1006 instead of the documented code."""
 
     __slots__ = ("_ws", "remote")
 
@@ -46,10 +58,11 @@ class WsTransport:
         self._ws.send(WSMsgType.BINARY if binary else WSMsgType.TEXT, data)
 
     def close(self, code: int, reason: str) -> None:
-        if not self._ws.is_close_frame_sent:
-            # picows accepts any int here; its stub only lists the RFC 6455 codes.
-            self._ws.send_close(code, reason.encode()[:120])  # type: ignore[arg-type]
-        self._ws.disconnect(graceful=True)
+        if self._ws.is_close_frame_sent:
+            return
+        # picows accepts any int here; its stub only lists the RFC 6455 codes.
+        self._ws.send_close(code, reason.encode()[:120])  # type: ignore[arg-type]
+        asyncio.get_running_loop().call_later(CLOSE_WAIT_S, self._ws.disconnect, True)
 
 
 class GameListener(WSListener):
