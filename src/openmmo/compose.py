@@ -40,7 +40,7 @@ from openmmo.matchmaking import DEFAULT_MODES, MatchQueue
 from openmmo.matchmaking.memory import MemoryMatchQueue
 from openmmo.matchmaking.redis import RedisMatchQueue
 from openmmo.ops.health import Health
-from openmmo.ops.http import HttpServer, bind
+from openmmo.ops.http import HttpLimits, HttpServer, bind
 from openmmo.protocol.codes import Limits
 from openmmo.ratelimit import RateLimiter
 from openmmo.ratelimit.memory import MemoryRateLimiter
@@ -213,9 +213,20 @@ def build_matchmaker(shared: Shared) -> Matchmaker:
 
 def gateway_http(shared: Shared, service: GatewayService, ports: list[int]) -> HttpServer:
     app = create_app(service, shared.health)
-    host = shared.settings.bind_host
+    settings = shared.settings
     return HttpServer(
-        app, [bind(host, p) for p in dict.fromkeys(ports)], shared.settings.forwarded_allow_ips
+        app,
+        [bind(settings.bind_host, p) for p in dict.fromkeys(ports)],
+        settings.forwarded_allow_ips,
+        http_limits(settings),
+    )
+
+
+def http_limits(settings: Settings) -> HttpLimits:
+    return HttpLimits(
+        max_header_bytes=settings.http_max_header_bytes,
+        header_timeout_s=settings.http_header_timeout_s,
+        keep_alive_s=settings.http_keep_alive_s,
     )
 
 

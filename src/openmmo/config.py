@@ -75,10 +75,32 @@ class Settings(BaseSettings):
         "one owner per character still hold.",
     )
     forwarded_allow_ips: str = Field(
-        "127.0.0.1",
+        "",
         description="Proxies whose X-Forwarded-For is trusted for the client address (comma "
-        "separated addresses or *): set it to your load balancer's so per-address rate limits "
-        "see players, not the proxy.",
+        "separated addresses or networks, or *). Empty (the default): the header is ignored "
+        "and the peer address is the client's. Set it to your load balancer's addresses so "
+        "per-address rate limits see players, not the proxy; trust nothing else, or any "
+        "client can pick its own address.",
+    )
+    http_max_header_bytes: int = Field(
+        16 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Request line plus headers one HTTP request may send (431 beyond).",
+    )
+    http_header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Time a client has, from connecting or from the first byte of a "
+        "keep-alive request, to finish sending the headers (408 beyond).",
+    )
+    http_keep_alive_s: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="How long an idle HTTP connection stays open. Behind a load balancer "
+        "make it longer than the balancer's idle timeout.",
     )
 
     # --- the game -------------------------------------------------------------------------

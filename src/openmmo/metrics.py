@@ -114,6 +114,12 @@ HTTP_DURATION = Histogram(
     ["method", "route", "status"],
     buckets=_HTTP_S,
 )
+HTTP_REJECTED = Counter(
+    "openmmo_http_rejected_total",
+    "HTTP connections answered before any route ran: headers_too_large (431) or "
+    "request_timeout (408).",
+    ["reason"],
+)
 LOGINS = Counter(
     "openmmo_logins_total", "Login attempts, by method and result.", ["method", "result"]
 )

@@ -24,6 +24,7 @@ from openmmo.compose import (
     data_dir_note,
     game_of,
     gateway_http,
+    http_limits,
     open_shared,
     world_zones,
     zone_spec,
@@ -119,7 +120,9 @@ async def matchmaker_main(settings: Settings, stop: asyncio.Event) -> None:
 def _ops_http(health: Health, settings: Settings) -> HttpServer:
     app = Starlette(routes=ops_routes(health))
     ports = dict.fromkeys([settings.health_port, settings.metrics_port])
-    return HttpServer(app, [bind(settings.bind_host, p) for p in ports])
+    return HttpServer(
+        app, [bind(settings.bind_host, p) for p in ports], limits=http_limits(settings)
+    )
 
 
 async def up_main(

@@ -132,3 +132,19 @@ async def test_a_burst_of_messages_at_once_ends_in_a_close_frame_with_4029(playe
     pongs = [m for m in player.game.history if m["_n"] > first and m["type"] == "pong"]
     assert len(pongs) >= 70  # the replies owed before the limit were delivered
     await assert_unaffected(bystander)
+
+
+async def _http_status(port: int, request: bytes) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    status_line = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    return int(status_line.split()[1])
+
+
+async def test_the_gateway_bounds_request_headers_with_431(world):
+    """Regression (issue 11, bug 3): the gateway accepted 16 MB request headers."""
+    ok = b"GET /version HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 8000 + b"\r\n\r\n"
+    assert await _http_status(world.gateway_port, ok) == 200
+    big = b"GET /version HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 20_000 + b"\r\n\r\n"
+    assert await _http_status(world.gateway_port, big) == 431

@@ -44,9 +44,12 @@ class Gateway:
         self.health = Health()
         self.health.started = True
         self.app = create_app(self.service, self.health)
-        self.http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app), base_url="http://gateway"
-        )
+        self.http = self.client_from("127.0.0.1")
+
+    def client_from(self, address: str) -> httpx.AsyncClient:
+        """An HTTP client whose requests come from ``address`` (the ASGI scope's client)."""
+        transport = httpx.ASGITransport(app=self.app, client=(address, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://gateway")
 
     async def channel(self, server_id, zone_id=1, players=0, **kw):
         await self.directory.publish(

@@ -59,17 +59,45 @@ async def test_registration_errors(gw):
     assert garbage.status_code == 422
 
 
-async def test_login_attempts_are_rate_limited_per_username(gw):
-    await gw.user()
+async def _login_codes(client, n, password="wrong pass"):
     codes = []
-    for _ in range(11):
-        response = await gw.http.post(
-            "/auth/login", json={"username": "aria", "password": "wrong pass"}
-        )
+    for _ in range(n):
+        response = await client.post("/auth/login", json={"username": "aria", "password": password})
         codes.append(response.status_code)
+    return codes, response
+
+
+async def test_login_attempts_are_rate_limited_per_username_and_address(gw):
+    await gw.user()
+    codes, response = await _login_codes(gw.http, 11)
     assert codes[:10] == [401] * 10
     assert codes[10] == 429
     assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_a_guesser_at_another_address_does_not_lock_the_player_out(gw):
+    """Regression (issue 11, bug 6): the per-username limit locked the real player out
+    while an attacker guessed."""
+    await gw.user()
+    attacker = gw.client_from("203.0.113.66")
+    codes, _ = await _login_codes(attacker, 12)
+    assert codes[-1] == 429  # the attacker is stopped
+    player = gw.client_from("198.51.100.7")
+    codes, _ = await _login_codes(player, 1, password="correct horse")
+    assert codes == [200]
+    await attacker.aclose()
+    await player.aclose()
+
+
+async def test_many_addresses_together_are_bounded_per_username(gw):
+    await gw.user()
+    codes = []
+    for n in range(12):  # 12 addresses x 10 guesses: the global budget is 100
+        client = gw.client_from(f"203.0.113.{n}")
+        codes += (await _login_codes(client, 10))[0]
+        await client.aclose()
+    assert codes.count(401) == 100
+    assert codes.count(429) == 20
 
 
 async def test_refresh_rotates_and_detects_reuse(gw):

@@ -85,10 +85,18 @@ MATCH_RESULT_TTL_S = 120.0  # a finished matchmaking ticket can be read this lon
 
 @dataclass(frozen=True, slots=True)
 class GatewayLimits:
-    """Rate limits of the authentication endpoints."""
+    """Rate limits of the authentication endpoints.
 
-    login_per_username_per_s: float = 1 / 6  # 10 at once, then one every 6 s
-    login_per_username_burst: int = 10
+    Password guesses are limited per (username, client address) — 10 at once, then one a
+    minute — so that one attacker can neither guess fast nor lock the real player out, and
+    per username over every address — 100 at once, then one every 10 s — which refills
+    faster than one address may try (it never trips for a single attacker) and bounds what
+    many addresses together can guess (about 8,700 a day)."""
+
+    login_per_username_address_per_s: float = 1 / 60
+    login_per_username_address_burst: int = 10
+    login_per_username_per_s: float = 1 / 10
+    login_per_username_burst: int = 100
     auth_per_ip_per_s: float = 20.0
     auth_per_ip_burst: int = 100
 
@@ -158,8 +166,14 @@ class GatewayService:
         await self._limit(
             f"auth-ip:{client_ip}", self.limits.auth_per_ip_per_s, self.limits.auth_per_ip_burst
         )
+        name = username.lower()
         await self._limit(
-            f"login:{username.lower()}",
+            f"login:{name}:{client_ip}",
+            self.limits.login_per_username_address_per_s,
+            self.limits.login_per_username_address_burst,
+        )
+        await self._limit(
+            f"login:{name}",
             self.limits.login_per_username_per_s,
             self.limits.login_per_username_burst,
         )

@@ -183,6 +183,7 @@ NAMESPACE: {{ $c.namespace | quote }}
 GATEWAY_PUBLIC_URL: {{ . | quote }}
 {{- end }}
 FORWARDED_ALLOW_IPS: {{ $c.forwardedAllowIps | quote }}
+HTTP_KEEP_ALIVE_S: {{ $c.httpKeepAliveS | toString | quote }}
 JWT_ISSUER: {{ $c.jwtIssuer | quote }}
 JWT_KEY_ID: {{ $c.jwtKeyId | quote }}
 ACCESS_TOKEN_TTL_S: {{ $c.accessTokenTtlS | int64 | toString | quote }}
