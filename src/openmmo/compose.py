@@ -282,7 +282,15 @@ def build_zone_server(
         snapshot_interval_s=settings.snapshot_interval_s,
         send_budget_s=settings.tick_send_budget_s,
         max_concurrent_joins=settings.max_concurrent_joins,
-        limits=Limits(max_message_bytes=settings.max_message_bytes),
+        limits=Limits(
+            max_message_bytes=settings.max_message_bytes,
+            join_timeout_s=settings.join_timeout_s,
+            max_connections_per_address=settings.max_connections_per_address,
+            max_connections_per_account=settings.max_connections_per_account,
+        ),
+        connection_limit_exempt=frozenset(
+            a.strip() for a in settings.connection_limit_exempt.split(",") if a.strip()
+        ),
         accept_zone_tickets=settings.accept_zone_tickets,
         hooks=HookLimits(
             budget_s=settings.game_hook_budget_ms / 1000,

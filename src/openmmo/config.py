@@ -143,6 +143,31 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         4096, ge=256, le=1_048_576, description="Largest client message accepted (bytes)."
     )
+    max_connections_per_address: int = Field(
+        256,
+        ge=0,
+        description="Game connections one client address may hold on one zone server (0: no "
+        "limit; close 4028 beyond). Behind a NAT or a load balancer that hides the players' "
+        "addresses, raise it or list that address in CONNECTION_LIMIT_EXEMPT.",
+    )
+    max_connections_per_account: int = Field(
+        8,
+        ge=0,
+        description="Game connections one account may hold on one zone server (0: no "
+        "limit; close 4028 beyond).",
+    )
+    connection_limit_exempt: str = Field(
+        "127.0.0.1,::1",
+        description="Client addresses MAX_CONNECTIONS_PER_ADDRESS does not apply to (comma "
+        "separated): the host itself by default, so local load tests are not capped.",
+    )
+    join_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Time an authenticated game connection may stay without a character "
+        "in the world (close 4010 beyond).",
+    )
     save_interval_s: float = Field(
         30.0, gt=0, description="Seconds between durable saves of online characters."
     )

@@ -3,9 +3,10 @@
 import asyncio
 import dataclasses
 
-from openmmo.protocol.codes import CloseCode, Encoding
+from openmmo.protocol.codes import CloseCode, Encoding, Limits
 from openmmo.protocol.session import Phase
 from openmmo.storage.memory import MemoryStorage
+from openmmo.testing import RecordingTransport
 from tests.zone.conftest import make_zone
 
 
@@ -244,3 +245,72 @@ async def test_joins_load_from_storage_a_few_at_a_time():
     assert storage.most_at_once == 2
     assert [t.last("joined")["seq"] for _, t in connections[:4]] == [1, 1, 1, 1]
     assert len(zone.runtime.sessions.players) == 4
+
+
+async def test_an_authenticated_connection_that_never_joins_is_closed_4010(zone):
+    """Regression (issue 11, bug 4): connections with a token that never joined were held
+    forever (3,000 from one address: +93 MB)."""
+    account, _ = await zone.account("aria")
+    token = zone.tokens.issue_access(account.account_id, "aria")
+    idle, idle_transport = zone.connect(token)
+    await zone.tick(20.0)
+    playing, playing_transport = await zone.player("bob")
+    await zone.tick(11.0)  # 31 s after the first one's welcome
+    assert idle_transport.closed[0] == CloseCode.JOIN_TIMEOUT
+    assert idle_transport.last("error")["code"] == "not_joined"
+    assert playing_transport.closed is None and playing.phase is Phase.PLAYING
+    assert idle.phase is Phase.CLOSED
+
+
+async def test_a_failed_join_gives_the_lobby_a_new_join_timeout(zone):
+    account, _ = await zone.account("aria")
+    session, transport = zone.connect(zone.tokens.issue_access(account.account_id, "aria"))
+    _other, foreign = await zone.account("bob")
+    await zone.tick(25.0)
+    zone.send(session, {"type": "join_game", "seq": 1, "character_id": foreign.character_id})
+    await zone.settle()  # loading it finds it is not aria's: back to the lobby
+    assert transport.last("error")["code"] == "character_not_found"
+    await zone.tick(10.0)
+    assert transport.closed is None  # 35 s connected, but 10 s since it is back in the lobby
+
+
+async def _connect_from(zone, address, token=None):
+    transport = RecordingTransport(f"{address}:5000")
+    session = zone.runtime.sessions.connect(transport, Encoding.JSON, token)
+    return session, transport
+
+
+async def test_connections_per_address_are_capped_and_freed_on_disconnect():
+    zone = make_zone(limits=Limits(max_connections_per_address=3))
+    held = [await _connect_from(zone, "203.0.113.5") for _ in range(3)]
+    assert all(t.closed is None for _, t in held)
+    refused_session, refused = await _connect_from(zone, "203.0.113.5")
+    assert refused.closed[0] == CloseCode.TOO_MANY_CONNECTIONS
+    assert refused.last("error")["code"] == "too_many_connections"
+    zone.runtime.sessions.disconnect(refused_session)  # as the socket's close does
+    _, elsewhere = await _connect_from(zone, "198.51.100.1")
+    assert elsewhere.closed is None  # another address has its own budget
+    zone.runtime.sessions.disconnect(held[0][0])
+    _, again = await _connect_from(zone, "203.0.113.5")
+    assert again.closed is None
+    for _ in range(5):  # the host itself is exempt by default
+        assert (await _connect_from(zone, "127.0.0.1"))[1].closed is None
+
+
+async def test_connections_per_account_are_capped():
+    zone = make_zone(limits=Limits(max_connections_per_account=2))
+    account, _ = await zone.account("aria")
+    token = zone.tokens.issue_access(account.account_id, "aria")
+    first = [await _connect_from(zone, f"203.0.113.{n}", token) for n in range(2)]
+    assert all(s.phase is Phase.LOBBY for s, _ in first)
+    refused_session, refused = await _connect_from(zone, "203.0.113.9", token)
+    assert refused.closed[0] == CloseCode.TOO_MANY_CONNECTIONS
+    zone.runtime.sessions.disconnect(refused_session)
+    other, _ = await zone.account("bob")
+    bob, _ = await _connect_from(
+        zone, "203.0.113.9", zone.tokens.issue_access(other.account_id, "bob")
+    )
+    assert bob.phase is Phase.LOBBY  # another account has its own budget
+    zone.runtime.sessions.disconnect(first[0][0])
+    fourth, _ = await _connect_from(zone, "203.0.113.9", token)
+    assert fourth.phase is Phase.LOBBY

@@ -96,6 +96,7 @@ class ErrorCode(StrEnum):
     CHARACTER_NOT_FOUND = "character_not_found"
     SERVER_FULL = "server_full"
     RATE_LIMITED = "rate_limited"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
     INVALID_TARGET = "invalid_target"
     OUT_OF_RANGE = "out_of_range"
     COOLDOWN = "cooldown"
@@ -131,6 +132,8 @@ class CloseCode(IntEnum):
     TRANSFERRED = 4007  # moved to another server: reconnect with the ``transfer`` ticket
     AUTH_TIMEOUT = 4008  # no ``auth`` message within ``auth_timeout_s``
     SESSION_REPLACED = 4009  # the same character joined from another connection
+    JOIN_TIMEOUT = 4010  # authenticated, but no character joined within ``join_timeout_s``
+    TOO_MANY_CONNECTIONS = 4028  # over the connections allowed per address or per account
     RATE_LIMITED = 4029  # kept flooding after ``rate_limited`` errors
     SLOW_CONSUMER = 4030  # could not read snapshots fast enough
 
@@ -147,8 +150,11 @@ class Limits:
     chat_per_s: float = 0.5
     chat_burst: int = 5
     auth_timeout_s: float = 5.0
+    join_timeout_s: float = 30.0  # in the lobby (authenticated, no character) at most this
     max_snapshot_entities: int = 512
     max_inspect_ids: int = 64
     max_errors_before_close: int = 50  # protocol errors within ``error_window_s``
     error_window_s: float = 10.0
     max_rate_limited_before_close: int = 200  # dropped messages within ``error_window_s``
+    max_connections_per_address: int = 256  # 0: no limit
+    max_connections_per_account: int = 8  # 0: no limit

@@ -16,6 +16,7 @@ class RecordingTransport:
 
     def __init__(self, remote: str = "test:1"):
         self.remote = remote
+        self.address = remote.rsplit(":", 1)[0]
         self.frames: list[tuple[bytes, bool]] = []
         self.closed: tuple[int, str] | None = None
 

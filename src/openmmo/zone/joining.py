@@ -108,11 +108,11 @@ async def _join(rt: ZoneRuntime, session: Session, seq: int, character_id: int |
         if exc.close_code is not None:
             sessions.refuse(session, exc.code, exc.message, seq, exc.close_code)
         else:
-            _back_to_lobby(session)
+            _back_to_lobby(session, rt.clock.monotonic())
             sessions.send_error(session, exc.code, exc.message, seq)
         return
     except StorageUnavailable:
-        _back_to_lobby(session)
+        _back_to_lobby(session, rt.clock.monotonic())
         sessions.send_error(
             session, ErrorCode.UNAVAILABLE, "character storage is unavailable; retry", seq
         )
@@ -126,9 +126,10 @@ async def _join(rt: ZoneRuntime, session: Session, seq: int, character_id: int |
     rt.play.request_enter(session, loaded, seq)
 
 
-def _back_to_lobby(session: Session) -> None:
+def _back_to_lobby(session: Session, now: float) -> None:
     if session.phase is Phase.JOINING:
         session.apply(Event.JOIN_FAILED)
+        session.lobby_since = now  # a new join_timeout_s to try again
 
 
 async def _take(rt: ZoneRuntime, session: Session, character_id: int | None) -> Loaded:

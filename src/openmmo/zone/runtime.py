@@ -92,6 +92,10 @@ class ZoneConfig:
     # Honour join and transfer tickets issued for any channel of this zone, not only this
     # one: for channels behind one load balancer, which picks the channel itself.
     accept_zone_tickets: bool = False
+    # Addresses ``limits.max_connections_per_address`` does not apply to: the host itself
+    # (load tests, a local proxy) and what the operator lists (a NAT or a load balancer
+    # that hides the players' addresses).
+    connection_limit_exempt: frozenset[str] = frozenset({"127.0.0.1", "::1"})
     hooks: HookLimits = field(default_factory=HookLimits)
 
 
@@ -124,6 +128,7 @@ class ZoneRuntime:
             tokens=tokens,
             clock=clock,
             traffic=self.traffic,
+            connection_limit_exempt=config.connection_limit_exempt,
         )
         self.play = Play(
             world,

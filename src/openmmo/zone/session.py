@@ -25,7 +25,8 @@ MAX_PENDING_EVENTS = 256
 class Transport(Protocol):
     """What a session needs from its connection (WebSocket today, raw TCP possible)."""
 
-    remote: str
+    remote: str  # "host:port", for logs
+    address: str  # the host part: what per-address limits count
 
     def send(self, data: bytes, binary: bool) -> None: ...
 
@@ -49,6 +50,7 @@ class Session:
         "last_seq",
         "last_snapshot_at",
         "limited_times",
+        "lobby_since",
         "message_bucket",
         "next_limit_notice_at",
         "next_transfer_at",
@@ -72,6 +74,7 @@ class Session:
         self.encoding = encoding
         self.phase = Phase.AUTH
         self.connected_at = now
+        self.lobby_since = now  # when the connection last entered the lobby
         self.account_id: int | None = None
         self.username = ""
         self.ticket_character_id: int | None = None

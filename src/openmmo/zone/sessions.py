@@ -106,6 +106,7 @@ class Sessions:
         tokens: TokenService,
         clock: Clock,
         traffic: Traffic,
+        connection_limit_exempt: frozenset[str] = frozenset(),
     ):
         self.zone_id = zone_id
         self.server_id = server_id
@@ -114,6 +115,7 @@ class Sessions:
         self.tokens = tokens
         self.clock = clock
         self.traffic = traffic
+        self.connection_limit_exempt = connection_limit_exempt
         self.connections: dict[int, Session] = {}
         self.players: dict[int, Session] = {}  # by character (= entity) id
         self.inbox: list[tuple[Session, ClientMessage, float]] = []  # with arrival time
@@ -126,6 +128,8 @@ class Sessions:
         # Seats held for players announced by a transfer hand-off: id -> (character, expiry).
         self._seats: dict[str, tuple[int, float]] = {}
         self._next_session_id = 1
+        self._per_address: Counter[str] = Counter()  # open connections
+        self._per_account: Counter[int] = Counter()  # authenticated open connections
 
     # --- connections ----------------------------------------------------------------------
     def connect(self, transport: Transport, encoding: Encoding, token: str | None) -> Session:
@@ -133,8 +137,21 @@ class Sessions:
         session = Session(self._next_session_id, transport, encoding, self.limits, now)
         self._next_session_id += 1
         self.connections[session.session_id] = session
+        address = transport.address
+        self._per_address[address] += 1
+        cap = self.limits.max_connections_per_address
         if self.draining:
             session.close(CloseCode.SERVICE_RESTART, "server is draining; reconnect via gateway")
+        elif (
+            cap and self._per_address[address] > cap and address not in self.connection_limit_exempt
+        ):
+            self.refuse(
+                session,
+                ErrorCode.TOO_MANY_CONNECTIONS,
+                f"at most {cap} connections per address",
+                None,
+                CloseCode.TOO_MANY_CONNECTIONS,
+            )
         elif token is not None:
             self.authenticate(session, token, None)
         return session
@@ -154,9 +171,21 @@ class Sessions:
             self._used_tickets[claims.ticket_id] = claims.expires_at
             session.ticket_character_id = claims.character_id
             session.transfer_id = claims.transfer_id
+        cap = self.limits.max_connections_per_account
+        if cap and self._per_account[claims.account_id] >= cap:
+            self.refuse(
+                session,
+                ErrorCode.TOO_MANY_CONNECTIONS,
+                f"at most {cap} connections per account",
+                seq,
+                CloseCode.TOO_MANY_CONNECTIONS,
+            )
+            return
         session.account_id = claims.account_id
+        self._per_account[claims.account_id] += 1
         session.username = claims.username
         session.apply(Event.AUTHENTICATED)
+        session.lobby_since = self.clock.monotonic()
         self.send(session, self._welcome(session, seq))
 
     def _ticket_problem(self, claims: JoinTicket) -> tuple[str, CloseCode] | None:
@@ -188,6 +217,7 @@ class Sessions:
                 "max_snapshot_entities": limits.max_snapshot_entities,
                 "max_inspect_ids": limits.max_inspect_ids,
                 "auth_timeout_s": limits.auth_timeout_s,
+                "join_timeout_s": limits.join_timeout_s,
             },
             game=greeting.game,
             seq=seq,
@@ -196,7 +226,10 @@ class Sessions:
     def disconnect(self, session: Session) -> None:
         if session.phase is not Phase.CLOSED:
             session.apply(Event.CLOSE)
-        self.connections.pop(session.session_id, None)
+        if self.connections.pop(session.session_id, None) is not None:
+            _decrement(self._per_address, session.transport.address)
+            if session.account_id is not None:
+                _decrement(self._per_account, session.account_id)
         self.on_disconnect(session)
 
     def set_writable(self, session: Session, writable: bool) -> None:
@@ -333,7 +366,7 @@ class Sessions:
         self.close(session, CloseCode.SESSION_REPLACED, "session replaced")
 
     def housekeeping(self, now: float, slow_consumer_timeout_s: float) -> None:
-        """Close connections that never authenticated or stopped reading."""
+        """Close connections that never authenticated, never joined, or stopped reading."""
         limits = self.limits
         for session in list(self.connections.values()):
             if session.phase is Phase.AUTH and now - session.connected_at > limits.auth_timeout_s:
@@ -344,8 +377,22 @@ class Sessions:
                     None,
                     CloseCode.AUTH_TIMEOUT,
                 )
+            elif session.phase is Phase.LOBBY and now - session.lobby_since > limits.join_timeout_s:
+                self.refuse(
+                    session,
+                    ErrorCode.NOT_JOINED,
+                    f"no character joined within {limits.join_timeout_s:g}s",
+                    None,
+                    CloseCode.JOIN_TIMEOUT,
+                )
             elif (
                 session.backlogged_since is not None
                 and now - session.backlogged_since > slow_consumer_timeout_s
             ):
                 self.close(session, CloseCode.SLOW_CONSUMER, "not reading snapshots")
+
+
+def _decrement(counts: Counter[Any], key: object) -> None:
+    counts[key] -= 1
+    if counts[key] <= 0:
+        del counts[key]

@@ -47,11 +47,12 @@ class WsTransport:
     with a reset that throws away what was still to be sent — the replies owed and the close
     frame itself: the client saw 1006 instead of the documented code."""
 
-    __slots__ = ("_ws", "remote")
+    __slots__ = ("_ws", "address", "remote")
 
     def __init__(self, ws: WSTransport):
         self._ws = ws
         peer = ws.underlying_transport.get_extra_info("peername")
+        self.address = str(peer[0]) if peer else "unknown"
         self.remote = f"{peer[0]}:{peer[1]}" if peer else "unknown"
 
     def send(self, data: bytes, binary: bool) -> None:
