@@ -172,10 +172,11 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Seconds between durable saves of online characters."
     )
     ownership_lease_s: float = Field(
-        10.0,
-        gt=0,
-        description="How long a silent zone server keeps its characters before any "
-        "other server may take them over.",
+        2.0,
+        ge=1.0,
+        le=600,
+        description="A zone server that misses its heartbeats (every 0.5 s) for this long is "
+        "dead: it leaves the directory and any other channel may take its characters over.",
     )
     checkpoint_interval_s: float = Field(
         1.0, gt=0, description="Seconds between hot checkpoints of online characters (Redis)."

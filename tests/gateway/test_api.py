@@ -109,6 +109,26 @@ async def test_a_burst_of_joins_spreads_over_channels(gw):
     assert picks.count("town-a") == picks.count("town-b") == 5
 
 
+async def test_no_grant_to_a_channel_once_the_directory_says_it_drains_or_died(gw):
+    """Regression (issue 11): the gateway cached the directory for 0.5 s and placed 3-7
+    players on a channel that had just started draining."""
+    headers = await gw.user()
+    await gw.http.post("/api/characters", json={"name": "Aria"}, headers=headers)
+    await gw.channel("town-a", 1)
+    await gw.channel("town-b", 1, players=50)
+    first = await gw.http.post("/api/zones/1/join", json={}, headers=headers)
+    assert first.json()["channel_id"] == "town-a"
+    await gw.channel("town-a", 1, draining=True)  # the same instant: no time passes
+    picks = {
+        (await gw.http.post("/api/zones/1/join", json={}, headers=headers)).json()["channel_id"]
+        for _ in range(5)
+    }
+    assert picks == {"town-b"}
+    await gw.directory.remove("town-b")  # died: its entry expired
+    gone = await gw.http.post("/api/zones/1/join", json={}, headers=headers)
+    assert (gone.status_code, gone.json()["code"]) == (503, "no_channel_available")
+
+
 async def test_join_errors(gw):
     headers = await gw.user()
     none = await gw.http.post("/api/zones/1/join", json={}, headers=headers)

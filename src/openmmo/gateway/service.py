@@ -416,8 +416,10 @@ class GatewayService:
         spec = self.zones.get(zone_id)
         if spec is None:
             raise ApiError(404, "zone_not_found", f"there is no zone {zone_id}")
+        # Read fresh: a channel that began draining, or whose heartbeats stopped, must not
+        # get one more player after the directory says so.
         channel = choose_channel(
-            await self._channels(), zone_id, self.clock.time(), self._pending()
+            await self._channels(fresh=True), zone_id, self.clock.time(), self._pending()
         )
         if channel is None:
             ALLOCATIONS.labels(spec.name, "no_channel").inc()
@@ -556,11 +558,16 @@ class GatewayService:
                 del self._recent_allocations[server_id]
         return pending
 
-    async def _channels(self) -> list[ChannelInfo]:
-        """The directory, read at most every DIRECTORY_CACHE_S (heartbeats come every second,
-        and allocations younger than that are counted by ``_pending`` anyway)."""
+    async def _channels(self, fresh: bool = False) -> list[ChannelInfo]:
+        """The directory; listings read it at most every DIRECTORY_CACHE_S, allocations
+        (``fresh``) every time (one small read; what was allocated since the last heartbeat
+        is counted by ``_pending``)."""
         now = self.clock.monotonic()
-        if self._channels_cache is not None and now - self._channels_cache[0] < DIRECTORY_CACHE_S:
+        if (
+            not fresh
+            and self._channels_cache is not None
+            and now - self._channels_cache[0] < DIRECTORY_CACHE_S
+        ):
             return self._channels_cache[1]
         try:
             channels = await self.directory.channels()

@@ -17,26 +17,28 @@ from picows import ws_create_server
 
 from openmmo.bus import Bus
 from openmmo.clock import Clock
-from openmmo.directory import ChannelInfo, Directory
+from openmmo.directory import ChannelInfo, Directory, DirectoryUnavailable
 from openmmo.logs import get_logger
 from openmmo.metrics import watch_gc
 from openmmo.ops.health import Health
 from openmmo.protocol.codes import CloseCode
 from openmmo.protocol.server import SERVER_RESTART
+from openmmo.protocol.session import Phase
 from openmmo.storage import Storage
-from openmmo.zone import crossserver
+from openmmo.zone import crossserver, transfer
 from openmmo.zone.runtime import ZoneRuntime
+from openmmo.zone.session import Session
 from openmmo.zone.ticker import run_fixed_rate
 from openmmo.zone.transport import listener_factory
 
 log = get_logger("openmmo.zone")
 
-HEARTBEAT_INTERVAL_S = 1.0
-DIRECTORY_TTL_S = 5.0
-# The server holds its characters while its row in zone_servers is alive. Renewed every
-# heartbeat; if the server dies (or cannot reach the database) for this long, any other
-# server may take its characters over, and the fencing epoch voids its late saves.
-OWNERSHIP_LEASE_S = 10.0
+# Every heartbeat renews the server's row in zone_servers and its directory entry. A server
+# that misses its heartbeats for OWNERSHIP_LEASE_S is dead: its directory entry expires (no
+# more players are sent there) and any other server may take its characters over at once;
+# the fencing epoch voids whatever a zombie that wakes up still tries to save.
+HEARTBEAT_INTERVAL_S = 0.5
+OWNERSHIP_LEASE_S = 2.0
 
 
 class ZoneServer:
@@ -54,6 +56,7 @@ class ZoneServer:
         save_interval_s: float,
         checkpoint_interval_s: float = 1.0,
         ownership_lease_s: float = OWNERSHIP_LEASE_S,
+        handoff_timeout_s: float = 5.0,
     ):
         self.runtime = runtime
         self.directory = directory
@@ -66,6 +69,7 @@ class ZoneServer:
         self.save_interval_s = save_interval_s
         self.checkpoint_interval_s = checkpoint_interval_s
         self.ownership_lease_s = ownership_lease_s
+        self.handoff_timeout_s = handoff_timeout_s
         self.started = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._storage_ok = True
@@ -127,20 +131,30 @@ class ZoneServer:
                 port=self.bound_port,
             )
             await stop.wait()
-            loops[0].cancel()  # the tick: from here on the drain owns the world
-            await self.drain()
+            await self.drain(tick=loops[0])
             for loop in loops[1:]:
                 loop.cancel()
 
-    async def drain(self) -> None:
+    async def drain(self, tick: asyncio.Task[None] | None = None) -> None:
+        """Stop taking players, hand the players to another channel of the zone where one
+        can take them (as a portal does: the client follows a ``transfer``), then save,
+        release and close whoever is left with 1012 (reconnect through the gateway)."""
         rt = self.runtime
         sessions, play = rt.sessions, rt.play
         sessions.draining = True
         self.health.draining = True
         log.info("zone_draining", zone=rt.spec.name, players=len(sessions.players))
-        await self._publish()
+        with contextlib.suppress(Exception):  # the directory may be down; the drain goes on
+            await self._publish()
         assert self._server is not None
         self._server.close()
+        if tick is not None:
+            if not tick.done():
+                moved = await self._hand_off()
+                log.info("zone_handed_off", zone=rt.spec.name, moved=moved)
+            tick.cancel()  # from here on the drain owns the world
+            with contextlib.suppress(asyncio.CancelledError):
+                await tick
         play.begin_tick()  # joins and leaves that arrived after the last tick
         play.apply_leaves()
         for session in list(sessions.players.values()):
@@ -157,17 +171,57 @@ class ZoneServer:
         with contextlib.suppress(Exception):
             await self.directory.remove(rt.config.server_id)
 
+    async def _hand_off(self) -> int:
+        """Transfer every player in the world to the other ready channels of this zone,
+        spread by free room, while the tick still runs; returns how many left that way."""
+        rt = self.runtime
+        try:
+            channels = await self.directory.channels()
+        except DirectoryUnavailable:
+            return 0
+        now = self.clock.time()
+        room = {
+            c.server_id: c.max_players - c.players
+            for c in channels
+            if c.zone_id == rt.spec.zone_id
+            and c.server_id != rt.config.server_id
+            and c.accepts_players(now)
+            and c.players < c.max_players
+        }
+        moving: list[Session] = []
+        tasks: list[asyncio.Task[None]] = []
+        for session in list(rt.sessions.players.values()):
+            actor = session.actor
+            if not room or not session.playing or actor is None:
+                continue
+            if rt.play.world.is_dead(actor.slot):
+                continue  # saved and told to reconnect below, once it respawns elsewhere
+            target = max(room, key=lambda server_id: (room[server_id], server_id))
+            room[target] -= 1
+            if room[target] <= 0:
+                del room[target]
+            moving.append(session)
+            tasks.append(asyncio.create_task(transfer.move(rt, session, target)))
+        if tasks:  # one that takes longer finishes by itself (the drain closes its session)
+            await asyncio.wait(tasks, timeout=self.handoff_timeout_s)
+        return sum(1 for s in moving if s.phase is Phase.CLOSED)
+
     async def _heartbeat(self) -> None:
-        beats = 0
+        interval = min(HEARTBEAT_INTERVAL_S, self.ownership_lease_s / 4)
         while True:
-            await asyncio.sleep(HEARTBEAT_INTERVAL_S)
-            beats += 1
-            if beats % 2 == 0:
-                await self._renew_lease()
-            try:
+            await asyncio.sleep(interval)
+            # Both at once, each bounded: a slow database must not delay the directory's
+            # heartbeat (the gateway would think the server dead), nor the other way round.
+            await asyncio.gather(
+                self._renew_lease(interval * 2), self._beat_directory(interval * 2)
+            )
+
+    async def _beat_directory(self, timeout_s: float) -> None:
+        try:
+            async with asyncio.timeout(timeout_s):
                 await self._publish()
-            except Exception as exc:  # the directory is down: keep running, try next beat
-                log.warning("heartbeat_failed", error=str(exc)[:200])
+        except Exception as exc:  # the directory is down: keep running, try next beat
+            log.warning("heartbeat_failed", error=str(exc)[:200] or type(exc).__name__)
 
     async def _release_previous_life(self) -> None:
         """A server that starts owns nobody: characters the database still gives to this
@@ -182,17 +236,18 @@ class ZoneServer:
         if released:
             log.info("released_previous_life", server_id=server_id, characters=released)
 
-    async def _renew_lease(self) -> None:
+    async def _renew_lease(self, timeout_s: float | None = None) -> None:
         """Keep our characters owned; a failure means the database is unreachable, so stop
         taking players until it answers."""
         try:
-            await self.storage.heartbeat_server(
-                self.runtime.config.server_id, self.clock.time() + self.ownership_lease_s
-            )
+            async with asyncio.timeout(timeout_s):
+                await self.storage.heartbeat_server(
+                    self.runtime.config.server_id, self.clock.time() + self.ownership_lease_s
+                )
             self._storage_ok = True
         except Exception as exc:  # any failure: not ready until it works again
             if self._storage_ok:
-                log.warning("lease_renewal_failed", error=str(exc)[:200])
+                log.warning("lease_renewal_failed", error=str(exc)[:200] or type(exc).__name__)
             self._storage_ok = False
 
     async def _publish(self) -> None:
@@ -208,7 +263,7 @@ class ZoneServer:
                 ready=self.started.is_set() and self._storage_ok and not rt.draining,
                 draining=rt.draining,
                 heartbeat_at=self.clock.time(),
-                ttl_s=DIRECTORY_TTL_S,
+                ttl_s=self.ownership_lease_s,
             )
         )
 

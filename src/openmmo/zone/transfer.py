@@ -75,6 +75,12 @@ def start(
     rt.spawn(_transfer(rt, session, zone_id, arrival, channel_id, seq))
 
 
+async def move(rt: ZoneRuntime, session: Session, channel_id: str) -> None:
+    """Transfer a player to ``channel_id`` of this zone now (a drain), awaited by the caller."""
+    session.apply(Event.TRANSFER)
+    await _transfer(rt, session, rt.spec.zone_id, None, channel_id, None)
+
+
 def _pick(
     rt: ZoneRuntime, channels: list[ChannelInfo], zone_id: int, channel_id: str | None
 ) -> ChannelInfo | None:
