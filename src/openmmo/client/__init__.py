@@ -16,12 +16,17 @@ Kind: **process** helper (asyncio, sockets); depends only on the protocol packag
 
 from openmmo.client.game import ConnectionClosed, EntityState, GameClient, GameError
 from openmmo.client.gateway import ApiError, GatewayClient
+from openmmo.client.resume import Backoff, GaveUp, ResumingClient, should_resume
 
 __all__ = [
     "ApiError",
+    "Backoff",
     "ConnectionClosed",
     "EntityState",
     "GameClient",
     "GameError",
     "GatewayClient",
+    "GaveUp",
+    "ResumingClient",
+    "should_resume",
 ]

@@ -358,7 +358,7 @@ class GameClient:
             lambda m: bool(m.get("_event")) and predicate(m), timeout_s, since
         )
 
-    async def wait_closed(self, timeout_s: float = 10.0) -> tuple[int | None, str]:
+    async def wait_closed(self, timeout_s: float | None = 10.0) -> tuple[int | None, str]:
         await asyncio.wait_for(self._closed_event.wait(), timeout_s)
         return self.close_code, self.close_reason
 

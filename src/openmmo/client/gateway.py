@@ -13,11 +13,12 @@ import httpx
 class ApiError(Exception):
     """The gateway answered with an error: ``status`` and its stable ``code``."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, retry_after_s: float | None = None):
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after_s = retry_after_s  # the response's Retry-After, if it had one
 
 
 class GatewayClient:
@@ -49,7 +50,12 @@ class GatewayClient:
                 body = response.json()
             except ValueError:
                 body = {"code": "http_error", "message": response.text[:200]}
-            raise ApiError(response.status_code, body.get("code", "?"), body.get("message", ""))
+            raise ApiError(
+                response.status_code,
+                body.get("code", "?"),
+                body.get("message", ""),
+                _retry_after(response.headers.get("retry-after")),
+            )
         return response.json() if response.content else None
 
     async def _tokens(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -92,6 +98,11 @@ class GatewayClient:
         body: dict[str, Any] = await self.call("GET", "/api/zones")
         return list(body["zones"])
 
+    async def join_character(self, character_id: int) -> dict[str, Any]:
+        """A join grant for the zone the character is saved in (where a rejoin goes)."""
+        grant: dict[str, Any] = await self.call("POST", f"/api/characters/{character_id}/join")
+        return grant
+
     async def join_zone(self, zone_id: int, character_id: int | None = None) -> dict[str, Any]:
         grant: dict[str, Any] = await self.call(
             "POST", f"/api/zones/{zone_id}/join", {"character_id": character_id}
@@ -126,3 +137,10 @@ class GatewayClient:
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"ticket {ticket_id} still queued after {timeout_s:g} s")
             await asyncio.sleep(poll_s)
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None

@@ -22,6 +22,7 @@ import msgpack
 import numpy as np
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
+from openmmo.client.resume import Backoff, should_resume
 from openmmo.loadtest.scenario import Scenario
 from openmmo.loadtest.stats import Histogram
 from openmmo.protocol.codes import Encoding
@@ -47,19 +48,40 @@ _ACK_AT = len(_PREFIX) + 1  # after the 0xce marker of the uint32 ack
 _SNAPSHOT_HEAD = _PREFIX[: _PREFIX.index(b"tick") + 4]
 
 
+RESUME_DEADLINE_S = 60.0  # a bot not back in play by then counts a resume_failed
+
+
+class GrantRefused(RuntimeError):
+    """The gateway gave no join ticket (counted as an http failure where it happened)."""
+
+    def __init__(self, status: int, retry_after_s: float | None):
+        super().__init__(f"no join grant: {status}")
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
 class BotStats:
     """Numbers of one worker for one reporting interval."""
 
     def __init__(self) -> None:
         self.latency: dict[str, Histogram] = {
             name: Histogram()
-            for name in ("ack_move", "ack_attack", "ack_chat", "http_req_duration", "ws_connecting")
+            for name in (
+                "ack_move",
+                "ack_attack",
+                "ack_chat",
+                "http_req_duration",
+                "ws_connecting",
+                "back_in_play",
+            )
         }
         self.requests = 0  # everything that can fail: HTTP calls, connects, actions
         self.failures: dict[str, int] = {}
         self.sent: dict[str, int] = {}
         self.rejections = 0
         self.snapshots = 0
+        self.reconnects = 0  # drops a bot came back from (same account, same character)
+        self.drops: dict[str, int] = {}  # close codes that ended a connection, by code
 
     def fail(self, kind: str) -> None:
         self.failures[kind] = self.failures.get(kind, 0) + 1
@@ -72,6 +94,8 @@ class BotStats:
             "sent": self.sent,
             "rejections": self.rejections,
             "snapshots": self.snapshots,
+            "reconnects": self.reconnects,
+            "drops": self.drops,
         }
 
 
@@ -120,6 +144,12 @@ class Bot:
         self.close_code: int | None = None
         self.stopping = False
         self.heading = rng.uniform(0, math.tau)
+        self.token = ""
+        self.transfer: dict[str, Any] | None = None  # the last `transfer` message
+        self.join_seq = 0
+        self.join_error: str | None = None
+        self.join_refused = asyncio.Event()
+        self.backoff = Backoff(rng=rng)
 
     @property
     def stats(self) -> BotStats:
@@ -167,9 +197,26 @@ class Bot:
 
     # --- play -----------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
+        """Play until ``stop``. A dropped connection is resumed — same account, same
+        character — as every client should (openmmo.client.resume): the transfer is
+        followed, otherwise a new ticket is asked for, with jittered backoff."""
         try:
-            await self._connect()
-            await self._play(stop)
+            self.token = await self._login()
+            await self._connect(await self._grant(f"/api/zones/{self.scenario.zone}/join"))
+            while True:
+                await self._play(stop)
+                if stop.is_set() or self.stopping:
+                    return
+                code = self.close_code
+                self.stats.drops[str(code)] = self.stats.drops.get(str(code), 0) + 1
+                if not should_resume(code):
+                    self.stats.fail(f"closed_{code}")
+                    return
+                dropped_at = time.perf_counter()
+                if not await self._resume(stop):
+                    return
+                self.stats.reconnects += 1
+                self.stats.latency["back_in_play"].record((time.perf_counter() - dropped_at) * 1000)
         except (OSError, RuntimeError, TimeoutError, httpx.HTTPError, KeyError, ValueError):
             pass  # already counted as a failure where it happened
         finally:
@@ -178,13 +225,57 @@ class Bot:
                 self.transport.send_close(WSCloseCode.OK)
                 self.transport.disconnect()
 
-    async def _connect(self) -> None:
-        token = await self._login()
-        response = await self._http("POST", f"/api/zones/{self.scenario.zone}/join", {}, token)
+    async def _resume(self, stop: asyncio.Event) -> bool:
+        """Back in play after a drop, or False (counted) when it could not be done in time."""
+        transfer, self.transfer = (self.transfer, None) if self.close_code == 4007 else (None, None)
+        self.backoff.reset()
+        deadline = time.monotonic() + RESUME_DEADLINE_S
+        while not stop.is_set():
+            self._reset_connection()
+            retry_after: float | None = None
+            try:
+                if transfer is not None:
+                    grant, transfer = transfer, None
+                else:
+                    grant = await self._grant(f"/api/characters/{self.entity_id}/join")
+                await self._connect(grant)
+                return True
+            except GrantRefused as exc:
+                retry_after = exc.retry_after_s
+                if exc.status == 401:  # the access token expired meanwhile
+                    self.token = await self._login()
+            except (OSError, RuntimeError, TimeoutError, httpx.HTTPError):
+                pass
+            delay = self.backoff.next_delay(retry_after)
+            if time.monotonic() + delay > deadline:
+                self.stats.fail("resume_failed")
+                return False
+            await asyncio.sleep(delay)
+        return False
+
+    def _reset_connection(self) -> None:
+        if self.transport is not None and not self.ended.is_set():
+            self.transport.disconnect()
+        self.transport = None
+        self.welcome.clear()
+        self.joined.clear()
+        self.ended.clear()
+        self.join_refused.clear()
+        self.close_code = None
+        self.moves.clear()
+        self.pending.clear()
+        self.raw_snapshot = None
+
+    async def _grant(self, path: str) -> dict[str, Any]:
+        response = await self._http("POST", path, {}, self.token)
         if response.status_code != 200:
             self.stats.fail(f"http_{response.status_code}")
-            raise RuntimeError("no join grant")
-        grant = response.json()
+            retry_after = response.headers.get("retry-after")
+            raise GrantRefused(response.status_code, float(retry_after) if retry_after else None)
+        grant: dict[str, Any] = response.json()
+        return grant
+
+    async def _connect(self, grant: dict[str, Any]) -> None:
         encoding = Encoding(self.scenario.encoding)
         started = time.perf_counter()
         self.stats.requests += 1
@@ -201,17 +292,30 @@ class Bot:
             self.stats.fail("ws_connect")
             raise RuntimeError("cannot connect") from exc
         self.stats.latency["ws_connecting"].record((time.perf_counter() - started) * 1000)
+        if not await self._until(self.welcome, 10):
+            self.stats.fail(
+                "welcome_timeout" if not self.ended.is_set() else "closed_before_welcome"
+            )
+            raise RuntimeError("no welcome")
+        self.join_error = None
+        self.join_seq = self._send({"type": "join_game"}, "join_game")
+        if not await self._until(self.joined, 15):
+            if self.join_error is None:
+                self.stats.fail("closed_joining" if self.ended.is_set() else "join_timeout")
+            raise RuntimeError(f"not joined: {self.join_error or self.close_code}")
+
+    async def _until(self, event: asyncio.Event, timeout_s: float) -> bool:
+        """Wait for ``event``; False on timeout, on the connection's end, or (for the join)
+        on an error answering it."""
+        waiters = {asyncio.ensure_future(event.wait()), asyncio.ensure_future(self.ended.wait())}
+        if event is self.joined:
+            waiters.add(asyncio.ensure_future(self.join_refused.wait()))
         try:
-            await asyncio.wait_for(self.welcome.wait(), 10)
-        except TimeoutError:
-            self.stats.fail("welcome_timeout")
-            raise
-        self._send({"type": "join_game"}, "join_game")
-        try:
-            await asyncio.wait_for(self.joined.wait(), 15)
-        except TimeoutError:
-            self.stats.fail("join_timeout")
-            raise
+            await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return event.is_set()
 
     async def _play(self, stop: asyncio.Event) -> None:
         behaviour = self.scenario.behaviour
@@ -245,8 +349,6 @@ class Bot:
                     },
                     "chat",
                 )
-        if self.ended.is_set() and not self.stopping and not stop.is_set():
-            self.stats.fail(f"closed_{self.close_code}")
 
     def _move(self, interval: float) -> None:
         behaviour = self.scenario.behaviour
@@ -340,6 +442,9 @@ class Bot:
             sent = self.pending.pop(seq, None) if seq is not None else None
             if sent is not None and sent[0] in ("attack", "chat"):
                 self.stats.latency[f"ack_{sent[0]}"].record((time.perf_counter() - sent[1]) * 1000)
+            if kind == "error" and seq is not None and seq == self.join_seq:
+                self.join_error = str(message.get("code"))
+                self.join_refused.set()
             if kind == "error":
                 if message.get("code") in GAME_REJECTIONS:
                     self.stats.rejections += 1
@@ -349,6 +454,8 @@ class Bot:
                 self._on_joined(message)
         elif kind == "welcome":
             self.welcome.set()
+        elif kind == "transfer":
+            self.transfer = message
 
     def _on_joined(self, message: dict[str, Any]) -> None:
         self.entity_id = message["entity_id"]

@@ -19,7 +19,14 @@ from openmmo.loadtest.scenario import Scenario
 from openmmo.loadtest.stats import Histogram
 from openmmo.loadtest.worker import worker_main
 
-LATENCIES = ("ack_move", "ack_attack", "ack_chat", "http_req_duration", "ws_connecting")
+LATENCIES = (
+    "ack_move",
+    "ack_attack",
+    "ack_chat",
+    "http_req_duration",
+    "ws_connecting",
+    "back_in_play",  # from a dropped connection to `joined` again (ms)
+)
 
 
 @dataclass
@@ -34,6 +41,8 @@ class Interval:
     sent: dict[str, int] = field(default_factory=dict)
     rejections: int = 0
     snapshots: int = 0
+    reconnects: int = 0
+    drops: dict[str, int] = field(default_factory=dict)
     bots: dict[int, int] = field(default_factory=dict)  # per worker
     playing: dict[int, int] = field(default_factory=dict)
 
@@ -44,6 +53,9 @@ class Interval:
         self.requests += stats["requests"]
         self.rejections += stats["rejections"]
         self.snapshots += stats["snapshots"]
+        self.reconnects += stats.get("reconnects", 0)
+        for code, count in stats.get("drops", {}).items():
+            self.drops[code] = self.drops.get(code, 0) + count
         for kind, count in stats["failures"].items():
             self.failures[kind] = self.failures.get(kind, 0) + count
         for kind, count in stats["sent"].items():
@@ -176,6 +188,8 @@ def _result(
             "by_kind": totals.failures,
         },
         "rejections": totals.rejections,
+        "reconnects": totals.reconnects,
+        "drops": totals.drops,
         "sent": totals.sent,
         "snapshots": totals.snapshots,
         "timeline": [
@@ -216,6 +230,11 @@ def _summary(out: TextIO, result: dict[str, Any], report_dir: Path) -> None:
         f"({errors['rate']:.4%}) {errors['by_kind'] or ''}, "
         f"game rejections {result['rejections']}\n"
     )
+    if result["drops"]:
+        out.write(
+            f"connections dropped {sum(result['drops'].values())} {result['drops']}, "
+            f"resumed {result['reconnects']} (same accounts and characters)\n"
+        )
     if not result["complete"]:
         out.write("  FAIL a bot process died before the end of the run\n")
     for threshold in result["thresholds"]:
