@@ -239,6 +239,29 @@ async def test_items_are_granted_moved_and_audited(storage):
     assert await storage.inventory(taker.character_id) == {"gold": 4}
 
 
+async def test_a_keyed_grant_happens_once_however_often_it_is_retried(storage):
+    """A retry after an error that left the first try's commit unknown (the database went
+    away mid-commit) must not grant the loot twice."""
+    hunter, other = await hero(storage, "Hunter"), await hero(storage, "Other")
+    await storage.heartbeat_server("a", alive_until=100.0)
+    claim = await storage.acquire_character(hunter.character_id, "a", now=1.0)
+    mine = await storage.acquire_character(other.character_id, "a", now=1.0)
+    for _ in range(3):
+        bag = await storage.grant_items(
+            hunter.character_id, {"pelt": 2}, "kill:wolf", "a", claim.epoch, key="k1"
+        )
+        assert bag == {"pelt": 2}
+    await storage.grant_items(
+        hunter.character_id, {"pelt": 1}, "kill:wolf", "a", claim.epoch, key="k2"
+    )
+    await storage.grant_items(
+        other.character_id, {"pelt": 1}, "kill:wolf", "a", mine.epoch, key="k1"
+    )
+    assert await storage.inventory(hunter.character_id) == {"pelt": 3}
+    assert await storage.inventory(other.character_id) == {"pelt": 1}  # keys are per character
+    assert await storage.audit_items() == []
+
+
 async def test_using_an_item_takes_it_in_the_ledger_and_only_from_its_owner(storage):
     user = await hero(storage, "User")
     await storage.heartbeat_server("a", alive_until=100.0)

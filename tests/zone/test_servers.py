@@ -13,8 +13,10 @@ from openmmo.directory import ChannelInfo
 from openmmo.directory.memory import MemoryDirectory
 from openmmo.games.default.world import TOWN, WILDS
 from openmmo.protocol.codes import CloseCode
+from openmmo.storage import StorageUnavailable
 from openmmo.storage.memory import MemoryStorage
 from openmmo.testing import ManualClock, default_game
+from openmmo.zone import handlers
 from tests.zone.conftest import make_zone, subscribe
 
 
@@ -205,6 +207,74 @@ async def test_loot_is_granted_in_storage_before_the_player_hears_of_it(world_of
     assert loot["items"] == {"wolf_pelt": 1, "gold": 3}
     assert await zone.storage.inventory(a.character_id) == loot["inventory"]
     assert await zone.storage.audit_items() == []
+
+
+async def _kill_a_wolf(zone, session):
+    wolf = zone.runtime.play.world.add_npc(
+        default_game().npc_kinds["wolf"], 502, 500, zone.clock.monotonic()
+    )
+    seq = 1
+    while not zone.runtime.play.world.is_dead(wolf.slot):
+        seq += 1
+        zone.send(
+            session, {"type": "attack", "seq": seq, "target_id": wolf.entity_id, "skill_id": 1}
+        )
+        await zone.tick(1.0)
+
+
+def _flaky_grants(zone, monkeypatch, failures):
+    """The database refuses the next ``failures`` grants (an outage), as the SQL storage
+    does: StorageUnavailable, with the commit's fate unknown for the last one."""
+    real = zone.storage.grant_items
+    calls = []
+
+    async def grant_items(*args, **kwargs):
+        calls.append(kwargs.get("key"))
+        if len(calls) <= failures:
+            if len(calls) == failures:  # committed, but the answer never came back
+                await real(*args, **kwargs)
+            raise StorageUnavailable("connection refused")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(zone.storage, "grant_items", grant_items)
+    monkeypatch.setattr(handlers, "LOOT_RETRY_S", (0.01,) * 5)
+    return calls
+
+
+async def test_loot_earned_while_the_database_is_away_lands_once_when_it_is_back(
+    world_of, monkeypatch
+):
+    """Regression (issue 11): during a PostgreSQL outage, loot drops were silently lost."""
+    (zone,) = await world_of(("wilds-a", WILDS))
+    a, a_t = await zone.player("aria", x=500, y=500)
+    calls = _flaky_grants(zone, monkeypatch, failures=3)
+    await _kill_a_wolf(zone, a)
+    await zone.settle()
+    await zone.tick()
+    loot = [e for m in a_t.of_type("snapshot") for e in m["events"] if e["type"] == "loot"]
+    assert [e["items"] for e in loot] == [{"wolf_pelt": 1, "gold": 3}]
+    assert len(calls) == 4 and len(set(calls)) == 1  # one grant, retried with its key
+    assert await zone.storage.inventory(a.character_id) == {"wolf_pelt": 1, "gold": 3}
+    assert await zone.storage.audit_items() == []
+
+
+async def test_loot_that_cannot_be_saved_is_refused_to_the_player_not_dropped(
+    world_of, monkeypatch
+):
+    (zone,) = await world_of(("wilds-a", WILDS))
+    a, a_t = await zone.player("aria", x=500, y=500)
+    monkeypatch.setattr(zone.storage, "grant_items", _always_down)
+    monkeypatch.setattr(handlers, "LOOT_RETRY_S", (0.01,) * 5)
+    await _kill_a_wolf(zone, a)
+    await zone.settle()
+    notice = a_t.last("notice")
+    assert notice["code"] == "loot_unsaved"
+    assert "1 wolf_pelt" in notice["message"] and "3 gold" in notice["message"]
+    assert await zone.storage.inventory(a.character_id) == {}
+
+
+async def _always_down(*args, **kwargs):
+    raise StorageUnavailable("connection refused")
 
 
 async def test_giving_moves_items_between_players_with_a_ledger(world_of):

@@ -213,9 +213,18 @@ class Storage(Protocol):
     async def inventory(self, character_id: int) -> dict[str, int]: ...
 
     async def grant_items(
-        self, character_id: int, items: dict[str, int], reason: str, server_id: str, epoch: int
+        self,
+        character_id: int,
+        items: dict[str, int],
+        reason: str,
+        server_id: str,
+        epoch: int,
+        key: str | None = None,
     ) -> dict[str, int]:
-        """Add items to an owned character; returns its inventory. Raises NotOwner."""
+        """Add items to an owned character; returns its inventory. Raises NotOwner.
+
+        With ``key`` the grant happens at most once: a retry with the same key (after an
+        error that left it unknown whether the first try committed) changes nothing."""
         ...
 
     async def take_items(

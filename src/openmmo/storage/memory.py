@@ -39,6 +39,7 @@ class MemoryStorage:
         self._servers: dict[str, float] = {}
         self._inventory: dict[int, Counter[str]] = {}
         self.ledger: list[tuple[int, str, int, str]] = []  # (character, item, delta, reason)
+        self._grant_keys: set[tuple[int, str]] = set()  # (character, key) of keyed grants
         self._transfers: dict[str, _Transfer] = {}
         self.audit: list[tuple[str, int | None, str]] = []
         self._next_account = 1
@@ -221,9 +222,19 @@ class MemoryStorage:
             raise NotOwner(character_id, current.owner_server if current else None)
 
     async def grant_items(
-        self, character_id: int, items: dict[str, int], reason: str, server_id: str, epoch: int
+        self,
+        character_id: int,
+        items: dict[str, int],
+        reason: str,
+        server_id: str,
+        epoch: int,
+        key: str | None = None,
     ) -> dict[str, int]:
         self._require_owner(character_id, server_id, epoch)
+        if key is not None:
+            if (character_id, key) in self._grant_keys:
+                return await self.inventory(character_id)
+            self._grant_keys.add((character_id, key))
         bag = self._inventory.setdefault(character_id, Counter())
         for item, quantity in items.items():
             bag[item] += quantity

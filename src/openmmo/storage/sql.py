@@ -555,21 +555,42 @@ class SqlStorage:
         return {row[0]: row[1] for row in rows.all()}
 
     async def grant_items(
-        self, character_id: int, items: dict[str, int], reason: str, server_id: str, epoch: int
+        self,
+        character_id: int,
+        items: dict[str, int],
+        reason: str,
+        server_id: str,
+        epoch: int,
+        key: str | None = None,
     ) -> dict[str, int]:
+        ref = None if key is None else f"grant:{key}"
         try:
             async with self.engine.begin() as connection:
-                await self._fence(connection, character_id, server_id, epoch)
+                await self._fence(connection, character_id, server_id, epoch)  # locks the row
+                if ref is not None and await self._granted(connection, character_id, ref):
+                    return await self._bag(connection, character_id)
                 for item, quantity in items.items():
                     await connection.execute(self._upsert_inventory(character_id, item, quantity))
                     await connection.execute(
                         insert(item_ledger).values(
-                            character_id=character_id, item=item, delta=quantity, reason=reason
+                            character_id=character_id,
+                            item=item,
+                            delta=quantity,
+                            reason=reason,
+                            ref=ref,
                         )
                     )
                 return await self._bag(connection, character_id)
         except DB_ERRORS as exc:
             raise StorageUnavailable(str(exc)) from exc
+
+    async def _granted(self, connection: AsyncConnection, character_id: int, ref: str) -> bool:
+        found = await connection.execute(
+            select(item_ledger.c.entry_id)
+            .where(item_ledger.c.character_id == character_id, item_ledger.c.ref == ref)
+            .limit(1)
+        )
+        return found.first() is not None
 
     async def _take(
         self, connection: AsyncConnection, character_id: int, item: str, quantity: int

@@ -16,7 +16,9 @@ Joining lives in :mod:`openmmo.zone.joining`, transfers in :mod:`openmmo.zone.tr
 
 from __future__ import annotations
 
+import asyncio
 import math
+import secrets
 import unicodedata
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -41,7 +43,7 @@ from openmmo.protocol.messages import (
     SwitchChannel,
     UseItem,
 )
-from openmmo.protocol.server import Ack, EntityInfo, Inventory, Pong
+from openmmo.protocol.server import Ack, EntityInfo, Inventory, Notice, Pong
 from openmmo.protocol.session import Event, Phase
 from openmmo.replication.events import chat_event, loot_event, received_event
 from openmmo.sim.events import Loot
@@ -56,6 +58,9 @@ if TYPE_CHECKING:
     from openmmo.zone.runtime import ZoneRuntime
 
 log = get_logger("openmmo.zone")
+
+# Retries of a loot grant while the database is away (seconds before each): about a minute.
+LOOT_RETRY_S = (0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0)
 
 GIVE_RANGE = 5.0
 
@@ -345,23 +350,49 @@ def grant_loot(rt: ZoneRuntime, loot: Loot) -> None:
 
 
 async def _grant(rt: ZoneRuntime, session: Session, loot: Loot) -> None:
-    assert session.character_id is not None
+    """Grant, retrying through a database outage (the same key: granted at most once); the
+    ``loot`` event goes out when it is committed, however late. Given up only after
+    ``LOOT_RETRY_S`` (or when the server drains), and then the player is told."""
+    cid, epoch = session.character_id, session.epoch
+    assert cid is not None
     items = dict(loot.items)
     zone = rt.play.label
-    try:
-        inventory = await rt.storage.grant_items(
-            session.character_id, items, loot.source, rt.config.server_id, session.epoch
+    key = secrets.token_hex(8)
+    for attempt, delay in enumerate((0.0, *LOOT_RETRY_S)):
+        if attempt and rt.sessions.draining:
+            break
+        await asyncio.sleep(delay)
+        try:
+            inventory = await rt.storage.grant_items(
+                cid, items, loot.source, rt.config.server_id, epoch, key=key
+            )
+        except NotOwner:
+            ITEM_GRANTS.labels(zone, "not_owner").inc()
+            if session.character_id == cid and session.epoch == epoch:
+                rt.ownership_lost([cid])
+            else:  # it left or moved on while we retried; the new owner never saw the kill
+                log.warning("loot_lost", character_id=cid, items=items, why="owner changed")
+            return
+        except StorageUnavailable:
+            if attempt == 0:
+                ITEM_GRANTS.labels(zone, "delayed").inc()
+                log.warning("loot_delayed", character_id=cid, items=items)
+            continue
+        ITEM_GRANTS.labels(zone, "ok").inc()
+        if session.character_id == cid:
+            session.push_event(loot_event(items, inventory))
+        return
+    ITEM_GRANTS.labels(zone, "failed").inc()
+    log.error("loot_lost", character_id=cid, items=items, why="storage unavailable")
+    if session.character_id == cid:
+        rt.sessions.send(
+            session,
+            Notice("loot_unsaved", f"{_describe(items)} could not be saved and were not given"),
         )
-    except NotOwner:
-        ITEM_GRANTS.labels(zone, "not_owner").inc()
-        rt.ownership_lost([session.character_id])
-        return
-    except StorageUnavailable:
-        ITEM_GRANTS.labels(zone, "failed").inc()
-        log.warning("loot_lost", character_id=session.character_id, items=items)
-        return
-    ITEM_GRANTS.labels(zone, "ok").inc()
-    session.push_event(loot_event(items, inventory))
+
+
+def _describe(items: dict[str, int]) -> str:
+    return ", ".join(f"{quantity} {item}" for item, quantity in sorted(items.items()))
 
 
 async def _inventory(rt: ZoneRuntime, session: Session, seq: int) -> None:
