@@ -129,6 +129,21 @@ async def test_no_grant_to_a_channel_once_the_directory_says_it_drains_or_died(g
     assert (gone.status_code, gone.json()["code"]) == (503, "no_channel_available")
 
 
+async def test_a_resuming_client_can_pass_over_the_channel_it_just_lost(gw):
+    headers = await gw.user()
+    hero = (await gw.http.post("/api/characters", json={"name": "Aria"}, headers=headers)).json()
+    await gw.channel("town-a", 1)
+    await gw.channel("town-b", 1, players=90)
+    path = f"/api/characters/{hero['character_id']}/join"
+    plain = await gw.http.post(path, headers=headers)  # no body at all
+    assert plain.json()["channel_id"] == "town-a"
+    avoided = await gw.http.post(path, json={"avoid_channel": "town-a"}, headers=headers)
+    assert avoided.json()["channel_id"] == "town-b"
+    await gw.channel("town-b", 1, draining=True)  # no other channel: the lost one it is
+    only = await gw.http.post(path, json={"avoid_channel": "town-a"}, headers=headers)
+    assert only.json()["channel_id"] == "town-a"
+
+
 async def test_join_errors(gw):
     headers = await gw.user()
     none = await gw.http.post("/api/zones/1/join", json={}, headers=headers)

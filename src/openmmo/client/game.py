@@ -253,6 +253,12 @@ class GameClient:
         self.send({"type": "leave"})
         await self.wait_closed()
 
+    def drop(self) -> None:
+        """Cut the TCP connection without a close frame, as a network failure does (the
+        server sees the connection lost; tests and ``openmmo chaos`` use it)."""
+        if self._transport is not None:
+            self._transport.disconnect(graceful=False)
+
     async def close(self) -> None:
         if self._transport is not None and self.close_code is None:
             self._transport.send_close(WSCloseCode.OK)

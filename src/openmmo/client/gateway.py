@@ -98,9 +98,15 @@ class GatewayClient:
         body: dict[str, Any] = await self.call("GET", "/api/zones")
         return list(body["zones"])
 
-    async def join_character(self, character_id: int) -> dict[str, Any]:
-        """A join grant for the zone the character is saved in (where a rejoin goes)."""
-        grant: dict[str, Any] = await self.call("POST", f"/api/characters/{character_id}/join")
+    async def join_character(
+        self, character_id: int, avoid_channel: str | None = None
+    ) -> dict[str, Any]:
+        """A join grant for the zone the character is saved in (where a rejoin goes);
+        ``avoid_channel``: one just lost, passed over if another can take the player."""
+        body = {"avoid_channel": avoid_channel} if avoid_channel else None
+        grant: dict[str, Any] = await self.call(
+            "POST", f"/api/characters/{character_id}/join", body
+        )
         return grant
 
     async def join_zone(self, zone_id: int, character_id: int | None = None) -> dict[str, Any]:

@@ -146,12 +146,15 @@ class ResumingClient:
         if code == CloseCode.TRANSFERRED:
             transfer = next((m for m in reversed(game.history) if m["type"] == "transfer"), None)
             if transfer is not None:
+                self.grants.append((time.time(), transfer["channel_id"]))
                 with contextlib.suppress(OSError, TimeoutError, GameError, ConnectionClosed):
                     return await game.follow(transfer)
         return await self._rejoin(deadline)
 
     async def _rejoin(self, deadline: float) -> GameClient:
-        """New tickets from the gateway until the character is in play or ``deadline``."""
+        """New tickets from the gateway until the character is in play or ``deadline``;
+        each asks to pass over the channel last lost (a crashed server stays listed until
+        it has missed its heartbeats)."""
         self.backoff.reset()
         problem = "no attempt"
         while True:
@@ -181,7 +184,8 @@ class ResumingClient:
             await asyncio.sleep(delay)
 
     async def _join_once(self) -> GameClient:
-        grant = await self.gateway.join_character(self.character_id)
+        avoid = self.grants[-1][1] if self.grants else None
+        grant = await self.gateway.join_character(self.character_id, avoid)
         self.grants.append((time.time(), grant["channel_id"]))
         game = await GameClient.connect(grant["ws_url"], grant["ticket"], encoding=self.encoding)
         try:

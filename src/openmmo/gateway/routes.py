@@ -28,6 +28,7 @@ from openmmo.gateway.schemas import (
     MatchRequest,
     MatchTicketOut,
     RefreshRequest,
+    RejoinRequest,
     TokenPair,
     ZoneList,
 )
@@ -200,18 +201,23 @@ async def list_zones(request: Request, service: GatewayService, claims: Any) -> 
 async def join_zone(
     request: Request, service: GatewayService, claims: Any, body: JoinRequest
 ) -> JoinGrant:
-    return await service.join(claims, request.path_params["zone_id"], body.character_id)
+    return await service.join(
+        claims, request.path_params["zone_id"], body.character_id, body.avoid_channel
+    )
 
 
 @operation(
     "POST",
     "/api/characters/{character_id:int}/join",
-    "Allocate a channel of the zone the character is in.",
+    "Allocate a channel of the zone the character is in (where a client resumes).",
+    body=RejoinRequest,
     response=JoinGrant,
     errors={403: "account_banned", 404: "character_not_found", 503: "no_channel_available"},
 )
-async def join_character(request: Request, service: GatewayService, claims: Any) -> JoinGrant:
-    return await service.join(claims, None, request.path_params["character_id"])
+async def join_character(
+    request: Request, service: GatewayService, claims: Any, body: RejoinRequest
+) -> JoinGrant:
+    return await service.join(claims, None, request.path_params["character_id"], body.avoid_channel)
 
 
 # --- matchmaking -----------------------------------------------------------------------------

@@ -86,10 +86,23 @@ class ZoneList(_Body):
     zones: list[ZoneOut]
 
 
+_AVOID = Field(
+    None,
+    max_length=128,
+    description="A channel the client just lost (its connection dropped or was refused): "
+    "another channel of the zone is chosen if one can take the player.",
+)
+
+
 class JoinRequest(_Body):
     character_id: int | None = Field(
         None, description="Character to play; default: the account's first character."
     )
+    avoid_channel: str | None = _AVOID
+
+
+class RejoinRequest(_Body):
+    avoid_channel: str | None = _AVOID
 
 
 class JoinGrant(_Body):

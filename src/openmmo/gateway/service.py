@@ -402,12 +402,19 @@ class GatewayService:
         return zones
 
     async def join(
-        self, claims: AccessClaims, zone_id: int | None, character_id: int | None
+        self,
+        claims: AccessClaims,
+        zone_id: int | None,
+        character_id: int | None,
+        avoid_channel: str | None = None,
     ) -> JoinGrant:
         """Allocate the least-loaded ready channel and sign a one-time join ticket for it.
 
         With no ``zone_id`` the character's own zone is used. A banned account gets no ticket,
-        even while its last access token is still valid."""
+        even while its last access token is still valid. ``avoid_channel`` (one the client
+        just lost) is passed over when another channel can take the player: a crashed
+        server is listed until its heartbeats are missed, and its players should not spend
+        that time trying it."""
         account = await self._storage_call(self.storage.account_by_id(claims.account_id))
         if account is None or account.banned:
             raise ApiError(403, "account_banned", "this account is banned")
@@ -418,9 +425,14 @@ class GatewayService:
             raise ApiError(404, "zone_not_found", f"there is no zone {zone_id}")
         # Read fresh: a channel that began draining, or whose heartbeats stopped, must not
         # get one more player after the directory says so.
-        channel = choose_channel(
-            await self._channels(fresh=True), zone_id, self.clock.time(), self._pending()
-        )
+        channels = await self._channels(fresh=True)
+        now, pending = self.clock.time(), self._pending()
+        channel = None
+        if avoid_channel is not None:
+            others = [c for c in channels if c.server_id != avoid_channel]
+            channel = choose_channel(others, zone_id, now, pending)
+        if channel is None:
+            channel = choose_channel(channels, zone_id, now, pending)
         if channel is None:
             ALLOCATIONS.labels(spec.name, "no_channel").inc()
             raise ApiError(

@@ -145,6 +145,7 @@ class Bot:
         self.stopping = False
         self.heading = rng.uniform(0, math.tau)
         self.token = ""
+        self.channel = ""  # the channel of the last grant or transfer
         self.transfer: dict[str, Any] | None = None  # the last `transfer` message
         self.join_seq = 0
         self.join_error: str | None = None
@@ -236,8 +237,12 @@ class Bot:
             try:
                 if transfer is not None:
                     grant, transfer = transfer, None
-                else:
-                    grant = await self._grant(f"/api/characters/{self.entity_id}/join")
+                    self.channel = str(grant.get("channel_id", ""))
+                else:  # passing over the channel just lost (it may be dead but listed)
+                    grant = await self._grant(
+                        f"/api/characters/{self.entity_id}/join",
+                        {"avoid_channel": self.channel} if self.channel else {},
+                    )
                 await self._connect(grant)
                 return True
             except GrantRefused as exc:
@@ -266,13 +271,14 @@ class Bot:
         self.pending.clear()
         self.raw_snapshot = None
 
-    async def _grant(self, path: str) -> dict[str, Any]:
-        response = await self._http("POST", path, {}, self.token)
+    async def _grant(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await self._http("POST", path, body or {}, self.token)
         if response.status_code != 200:
             self.stats.fail(f"http_{response.status_code}")
             retry_after = response.headers.get("retry-after")
             raise GrantRefused(response.status_code, float(retry_after) if retry_after else None)
         grant: dict[str, Any] = response.json()
+        self.channel = str(grant["channel_id"])
         return grant
 
     async def _connect(self, grant: dict[str, Any]) -> None:
