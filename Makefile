@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install up test lint typecheck unit e2e docs services tools sync-monitoring bench bench-peers container-test clean
+.PHONY: help install up test lint typecheck unit e2e docs services tools sync-monitoring bench bench-peers chaos container-test clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ bench-peers: $(STAMP) services  ## Ours against a C epoll server and Colyseus, s
 	$(BIN)/python benchmarks/reference.py --steps 1500 2000 2500 3000 --c-steps 1500 2000 3000 4000 5000
 	$(BIN)/python benchmarks/reference.py --servers ours --steps 200 400 600 800 --out reports/reference-small.json
 	$(BIN)/python benchmarks/colyseus.py --steps 200 400 600 800
+
+chaos: $(STAMP) services  ## Chaos scenarios, long versions (200 players, 30 s outages; ~10 min).
+	OPENMMO_CHAOS_LONG=1 $(BIN)/pytest -q -s tests/chaos
 
 container-test: $(STAMP)  ## Build the image with podman, run compose.yaml, play through nginx (1-3 min).
 	scripts/container-smoke.sh

@@ -274,6 +274,47 @@ def loadtest(
     raise typer.Exit(run(scenario, report_dir))
 
 
+@app.command()
+def chaos(
+    scenario: Annotated[
+        str,
+        typer.Argument(
+            help="kill-zone, rolling-restart, redis-down, postgres-down, rabbitmq-down or "
+            "reconnect-storm."
+        ),
+    ],
+    players: Annotated[int, typer.Option(min=1, max=2000, help="Players in the world.")] = 24,
+    down: Annotated[
+        float, typer.Option(min=1, max=600, help="Seconds a dependency stays down.")
+    ] = 30.0,
+    report_dir: Annotated[Path, typer.Option(help="Where the JSON and HTML reports go.")] = Path(
+        "reports"
+    ),
+) -> None:
+    """Put a fault into a local world under play (separate processes on this machine's
+    PostgreSQL, Redis and RabbitMQ; what is killed is a throwaway instance) and measure what
+    the players went through. Exit 1 when a check fails."""
+
+    from openmmo.chaos import SCENARIOS, Options, run, write_report
+
+    if scenario not in SCENARIOS:
+        err.print(
+            f"[bold red]error:[/] unknown scenario {scenario!r}; one of: {', '.join(SCENARIOS)}"
+        )
+        raise typer.Exit(2)
+    configure_logging("warning", "console")
+    result = asyncio.run(run(scenario, Options(players=players, down_s=down)))
+    json_path, html_path = write_report(result, report_dir)
+    print(f"chaos {scenario}:")
+    for key, value in result.figures.items():
+        if key != "timeline":
+            print(f"  {key}: {value}")
+    for check in result.checks:
+        print(f"  {'PASS' if check.passed else 'FAIL'} {check.check} (was {check.value})")
+    print(f"reports: {json_path}, {html_path}")
+    raise typer.Exit(0 if result.passed else 1)
+
+
 admin_app = typer.Typer(no_args_is_help=True, help="Operator actions on a running world.")
 app.add_typer(admin_app, name="admin")
 

@@ -106,9 +106,21 @@ class Throwaway(abc.ABC):
 
 
 class ThrowawayRedis(Throwaway):
+    """``persistent``: an append-only file synced on every write, as a production Redis
+    that must keep refresh tokens across a restart is configured."""
+
     name = "redis"
 
+    def __init__(self, persistent: bool = False) -> None:
+        super().__init__()
+        self.persistent = persistent
+
     def command(self) -> list[str]:
+        durability = (
+            ["--appendonly", "yes", "--appendfsync", "always"]
+            if self.persistent
+            else ["--appendonly", "no"]
+        )
         return [
             "redis-server",
             "--port",
@@ -117,8 +129,7 @@ class ThrowawayRedis(Throwaway):
             "127.0.0.1",
             "--save",
             "",
-            "--appendonly",
-            "no",
+            *durability,
             "--dir",
             str(self.dir),
         ]

@@ -1,0 +1,82 @@
+"""``openmmo chaos``: put a fault into a local world under play and measure what the
+players went through — time back in play, progress lost, item audit, errors, placements on
+dead or draining servers — printed and written as JSON plus an HTML page with a timeline.
+
+Kind: **process** tool. Scenarios (:mod:`openmmo.chaos.scenarios`) run against processes on
+this machine (:mod:`openmmo.chaos.world`); the dependencies a scenario kills are throwaway
+instances it starts itself, never the shared ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from openmmo import reports
+from openmmo.chaos.crowd import Crowd, Timeline
+from openmmo.chaos.scenarios import SCENARIOS, Options, Result, dependency_down
+from openmmo.chaos.world import ChaosWorld
+
+__all__ = ["SCENARIOS", "Options", "Result", "run", "write_report"]
+
+
+async def run(name: str, opts: Options, workdir: Path | None = None) -> Result:
+    """Start a world for scenario ``name``, join ``opts.players``, run the scenario, tear
+    everything down; the result carries the timeline in ``figures["timeline"]``."""
+    scenario, zones, throwaway = SCENARIOS[name]
+    if scenario is dependency_down:
+        opts = dataclasses.replace(opts, dependency=name.removesuffix("-down"))
+    workdir = workdir or Path(tempfile.mkdtemp(prefix=f"openmmo-chaos-{name}-"))
+    world = await asyncio.to_thread(ChaosWorld.start, workdir, zones, throwaway)
+    crowd = Crowd(world.cluster.gateway_url)
+    timeline = Timeline()
+    sampler: asyncio.Task[None] | None = None
+    try:
+        await crowd.join(opts.players)
+        timeline = Timeline()
+        sampler = asyncio.create_task(timeline.sample(crowd))
+        result = await scenario(world, crowd, timeline, opts)
+    finally:
+        if sampler is not None:
+            sampler.cancel()
+        await crowd.close()
+        await asyncio.to_thread(world.close)
+    result.figures["timeline"] = {"samples": timeline.samples, "events": timeline.events}
+    return result
+
+
+def to_json(result: Result) -> dict[str, Any]:
+    return {
+        "scenario": result.scenario,
+        "passed": result.passed,
+        "figures": {k: v for k, v in result.figures.items() if k != "timeline"},
+        "checks": [dataclasses.asdict(c) for c in result.checks],
+        "back_in_play_s": result.back_in_play_s,
+        "timeline": result.figures.get("timeline", {}),
+    }
+
+
+def write_report(result: Result, report_dir: Path) -> tuple[Path, Path]:
+    data = to_json(result)
+    line = data["timeline"]
+    figures = [
+        reports.timeline(
+            f"{result.scenario}: players in play",
+            "players",
+            {"in play": line.get("samples", [])},
+            line.get("events", []),
+        )
+    ]
+    if result.back_in_play_s:
+        figures.append(reports.histogram("time back in play", "seconds", result.back_in_play_s))
+    return reports.write(
+        report_dir,
+        f"chaos-{result.scenario}",
+        f"chaos: {result.scenario}",
+        data,
+        figures,
+        verdict=result.passed,
+    )

@@ -1,0 +1,226 @@
+"""The world a chaos scenario runs in: a gateway and zone servers as separate processes
+(:class:`openmmo.testing.cluster.Cluster`) on PostgreSQL, Redis and RabbitMQ — the
+machine's own, except the ones the scenario will kill, which are throwaway instances of our
+own on free ports (the shared ones are never touched). Plus the probes a scenario reads:
+liveness and readiness of every process, and the zone servers' tick times."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from openmmo.testing.cluster import Cluster
+from openmmo.testing.services import (
+    PG_ADMIN_URL,
+    RABBITMQ_URL,
+    REDIS_URL,
+    Throwaway,
+    ThrowawayPostgres,
+    ThrowawayRabbitMQ,
+    ThrowawayRedis,
+    create_database,
+    drop_database,
+    namespace,
+)
+
+DEPENDENCIES = ("redis", "postgres", "rabbitmq")
+
+# Local runs drive every player from 127.0.0.1: lift the per-address login limits, save
+# often enough that a scenario sees saves land.
+WORLD_ENV = {
+    "AUTH_RATE_PER_IP": "1000",
+    "AUTH_BURST_PER_IP": "5000",
+    "SAVE_INTERVAL_S": "5",
+}
+
+
+@dataclass
+class ChaosWorld:
+    cluster: Cluster
+    database_url: str
+    admin_url: str
+    throwaways: dict[str, Throwaway] = field(default_factory=dict)
+
+    @classmethod
+    def start(
+        cls, workdir: Path, zones: list[int], throwaway: frozenset[str] = frozenset()
+    ) -> ChaosWorld:
+        started: dict[str, Throwaway] = {}
+        try:
+            redis_url, rabbit_url, admin_url = REDIS_URL, RABBITMQ_URL, PG_ADMIN_URL
+            if "redis" in throwaway:
+                redis = started["redis"] = ThrowawayRedis(persistent=True)
+                redis.start()
+                redis_url = redis.url
+            if "rabbitmq" in throwaway:
+                rabbit = started["rabbitmq"] = ThrowawayRabbitMQ()
+                rabbit.start(timeout_s=60)
+                rabbit_url = rabbit.url
+            if "postgres" in throwaway:
+                postgres = started["postgres"] = ThrowawayPostgres()
+                postgres.start()
+                admin_url = postgres.admin_url
+            database_url = create_database(admin_url)
+            cluster = Cluster(
+                workdir,
+                database_url=database_url,
+                redis_url=redis_url,
+                rabbitmq_url=rabbit_url,
+                namespace=namespace(),
+                zones=zones,
+                env=WORLD_ENV,
+            )
+            world = cls(cluster, database_url, admin_url, started)
+            cluster.start(timeout_s=60)
+            return world
+        except BaseException:
+            for server in started.values():
+                server.close()
+            raise
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.cluster.stop_all()
+        if "postgres" not in self.throwaways:
+            with contextlib.suppress(Exception):
+                drop_database(self.database_url, self.admin_url)
+        for server in self.throwaways.values():
+            server.close()
+
+    def zone_servers(self) -> list[str]:
+        return [name for name in self.cluster.processes if name.startswith("zone")]
+
+    def pids(self) -> dict[str, int | None]:
+        return {
+            name: proc.process.pid if proc.process is not None else None
+            for name, proc in self.cluster.processes.items()
+        }
+
+    def audit(self) -> dict[str, Any]:
+        """``openmmo admin audit`` against the world's database: item totals and ledger
+        discrepancies (``{"error": ...}`` if it could not run)."""
+        run = subprocess.run(
+            [sys.executable, "-m", "openmmo", "admin", "audit"],
+            env=self.cluster.base_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        try:
+            audit: dict[str, Any] = json.loads(run.stdout)
+        except ValueError:
+            return {"error": (run.stdout + run.stderr).strip()[-300:]}
+        return audit
+
+    async def seed_items(self, character_ids: list[int], items: dict[str, int]) -> None:
+        """Give characters in play items, as their owner would (fenced by its epoch, with
+        ledger rows), so that a scenario's audit has something to count."""
+        from sqlalchemy import select
+
+        from openmmo.storage.schema import characters
+        from openmmo.storage.sql import SqlStorage, create_engine
+
+        engine = create_engine(self.database_url)
+        storage = SqlStorage(engine)
+        try:
+            async with engine.connect() as connection:
+                rows = await connection.execute(
+                    select(
+                        characters.c.character_id,
+                        characters.c.owner_server,
+                        characters.c.owner_epoch,
+                    ).where(characters.c.character_id.in_(character_ids))
+                )
+                owners = [(r.character_id, r.owner_server, r.owner_epoch) for r in rows]
+            for character_id, owner, epoch in owners:
+                await storage.grant_items(character_id, items, "chaos_seed", owner, epoch)
+        finally:
+            await engine.dispose()
+
+
+def audit_clean(audit: dict[str, Any]) -> bool:
+    return "error" not in audit and not audit.get("discrepancies")
+
+
+@dataclass
+class Probes:
+    """Polls /health/live and /health/ready of every process of the world."""
+
+    world: ChaosWorld
+    every_s: float = 0.25
+    live_failures: dict[str, int] = field(default_factory=dict)
+    not_ready: dict[str, list[float]] = field(default_factory=dict)  # times seen not ready
+    checks: int = 0
+
+    async def run(self) -> None:
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            while True:
+                names = list(self.world.cluster.processes)
+                answers = await asyncio.gather(
+                    *(self._probe(http, name) for name in names), return_exceptions=True
+                )
+                self.checks += 1
+                now = time.monotonic()
+                for name, answer in zip(names, answers, strict=True):
+                    live, ready = answer if isinstance(answer, tuple) else (False, False)
+                    if not live:
+                        self.live_failures[name] = self.live_failures.get(name, 0) + 1
+                    if not ready:
+                        self.not_ready.setdefault(name, []).append(now)
+                await asyncio.sleep(self.every_s)
+
+    async def _probe(self, http: httpx.AsyncClient, name: str) -> tuple[bool, bool]:
+        proc = self.world.cluster.processes[name]
+        if proc.process is None or proc.process.poll() is not None:
+            return True, True  # stopped on purpose by the scenario: not a probe failure
+        base = self.world.cluster.health_url(name)
+        live = (await http.get(f"{base}/health/live")).status_code == 200
+        ready = (await http.get(f"{base}/health/ready")).status_code == 200
+        return live, ready
+
+    def ready_again_at(self, since: float) -> float | None:
+        """When every process was last seen not ready after ``since`` (None: it never was
+        not ready after it)."""
+        last = [t for times in self.not_ready.values() for t in times if t >= since]
+        return max(last) if last else None
+
+
+async def tick_buckets(world: ChaosWorld) -> dict[float, float]:
+    """The zone servers' tick-duration histogram, summed over servers: upper bound → count."""
+    buckets: dict[float, float] = {}
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        for name in world.zone_servers():
+            with contextlib.suppress(httpx.HTTPError):
+                text = (await http.get(f"{world.cluster.health_url(name)}/metrics")).text
+                for family in text_string_to_metric_families(text):
+                    if family.name != "openmmo_tick_duration_seconds":
+                        continue
+                    for sample in family.samples:
+                        if sample.name.endswith("_bucket"):
+                            bound = float(sample.labels["le"])
+                            buckets[bound] = buckets.get(bound, 0.0) + sample.value
+    return buckets
+
+
+def bucket_percentile(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """The q-th percentile (upper bucket bound, seconds) of what was observed between two
+    scrapes of a cumulative histogram."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0.0
+    if total <= 0:
+        return float("nan")
+    for bound, count in zip(bounds, counts, strict=True):
+        if count >= q / 100 * total:
+            return bound
+    return bounds[-1]
