@@ -27,7 +27,7 @@ services:  ## Start PostgreSQL, Redis and RabbitMQ if they are not running (for 
 tools:  ## Install the deployment-checking tools into .tools/ (helm, kubectl, checkov, ...).
 	scripts/tools.sh
 
-sync-monitoring:  ## Copy deploy/monitoring/ rules and dashboards into the Helm chart and Kustomize.
+sync-monitoring:  ## Copy deploy/monitoring/ (and the backup script) into the Helm chart and Kustomize.
 	scripts/sync-monitoring.sh
 
 lint: $(STAMP)  ## ruff lint and format check.

@@ -3,8 +3,11 @@
 #   deploy/helm/openmmo/files/{rules,dashboards}/             (the Helm chart)
 #   deploy/kustomize/components/monitoring/files/             (the Kustomize component)
 # and wrap the rules in the component's PrometheusRule (prometheusrule.yaml), whose spec must
-# hold the rule groups. Idempotent; `make sync-monitoring` runs it, and
-# tests/deploy/test_monitoring.py checks that every copy is identical to its source.
+# hold the rule groups. Also the database backup script (scripts/backup.sh and its library),
+# which the chart's and the component's backup CronJob run from a ConfigMap in the official
+# PostgreSQL image (the OpenMMO image carries no PostgreSQL client). Idempotent; `make
+# sync-monitoring` runs it, and tests/deploy/test_monitoring.py and test_helm.py check that
+# every copy is identical to its source.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,4 +42,9 @@ copy_dashboards "$component/files"
   sed -e 's/^\(.\)/  \1/' "$rules"
 } > "$component/prometheusrule.yaml"
 
-echo "sync-monitoring: $rules and $(ls "$src"/dashboards/*.json | wc -l) dashboard(s) -> $helm, $component"
+for dest in "$helm/backup" deploy/kustomize/components/backup/files; do
+  mkdir -p "$dest"
+  cp scripts/backup.sh scripts/restore.sh scripts/lib/postgres.sh "$dest"/
+done
+
+echo "sync-monitoring: $rules, the backup script and $(ls "$src"/dashboards/*.json | wc -l) dashboard(s) -> $helm, $component"

@@ -115,11 +115,13 @@ def named(docs, kind, name):
 
 
 def pod_specs(docs):
-    """(where, pod spec) of every workload: Deployments, Jobs and bare Pods."""
+    """(where, pod spec) of every workload: Deployments, Jobs, CronJobs and bare Pods."""
     for doc in docs:
         where = f"{doc['kind']}/{doc['metadata']['name']}"
         if doc["kind"] in ("Deployment", "Job"):
             yield where, doc["spec"]["template"]["spec"]
+        elif doc["kind"] == "CronJob":
+            yield where, doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
         elif doc["kind"] == "Pod":
             yield where, doc["spec"]
 
@@ -217,6 +219,8 @@ def test_the_schema_types_every_value_and_refuses_unknown_keys():
         ("matchmaker.servicePort=8080", "servicePort"),
         ("keda.matchmaker.redis.listName=openmmo:matchmaking:queue", "listName"),
         ("keda.matchmaker.redis.modes[0]=Dungeon Run", "keda.matchmaker.redis.modes.0"),
+        ("backup.keep=0", "backup.keep"),
+        ("backup.persistence.size=lots", "backup.persistence.size"),
     ],
 )
 def test_the_schema_refuses_a_bad_value(helm, setting, message):
@@ -400,7 +404,8 @@ def test_every_pod_is_restricted_with_resources_and_a_writable_tmp(helm, values)
                 assert {"cpu", "memory"} <= set(container["resources"][kind]), at
             mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
             assert mounts.get("tmp") == "/tmp", at
-            assert container["image"].startswith("ghcr.io/openmmo/openmmo"), at
+            ours = "docker.io/library/postgres" if where.endswith("-backup") else "ghcr.io/openmmo"
+            assert container["image"].startswith(ours), at
 
 
 @pytest.mark.parametrize("values", CI_NAMES)
@@ -967,6 +972,97 @@ def test_argocd_and_velero_point_at_this_release(helm):
     (schedule,) = of_kind(docs, "Schedule")
     assert schedule["metadata"]["namespace"] == "velero"
     assert schedule["spec"]["template"]["includedNamespaces"] == [NAMESPACE]
+
+
+def backup_cronjob(docs):
+    (cron,) = of_kind(docs, "CronJob")
+    return cron, cron["spec"]["jobTemplate"]["spec"]["template"]
+
+
+def test_the_backup_cronjob_dumps_every_15_minutes_onto_its_volume(helm):
+    assert not of_kind(helm.render_ci("default-values.yaml"), "CronJob"), "off by default"
+    docs = helm.render_ci("all-features-values.yaml")
+    cron, template = backup_cronjob(docs)
+    assert cron["spec"]["schedule"] == "*/15 * * * *"  # RPO 15 min
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    assert cron["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] < 15 * 60
+    pod = template["spec"]
+    (container,) = pod["containers"]
+    assert container["args"] == ["--dir", "/backups", "--keep", "96"]
+    gateway = named(docs, "Deployment", "openmmo-gateway")["spec"]["template"]["spec"]
+    assert container["envFrom"] == gateway["containers"][0]["envFrom"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts["backups"] == "/backups"
+    claim = {v["name"]: v for v in pod["volumes"]}["backups"]["persistentVolumeClaim"]
+    pvc = named(docs, "PersistentVolumeClaim", claim["claimName"])
+    assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "50Gi"
+    assert pvc["spec"]["storageClassName"] == "standard"
+    deny = named(docs, "NetworkPolicy", "openmmo-default-deny")["spec"]["podSelector"]
+    assert deny["matchLabels"].items() <= template["metadata"]["labels"].items()
+    # An existing claim is mounted as it is, and nothing is created for it.
+    docs = helm.render_ci("existing-secret-values.yaml")
+    _, template = backup_cronjob(docs)
+    assert not of_kind(docs, "PersistentVolumeClaim")
+    volumes = {v["name"]: v for v in template["spec"]["volumes"]}
+    assert volumes["backups"]["persistentVolumeClaim"] == {"claimName": "openmmo-backups"}
+    assert template["spec"]["containers"][0]["args"][-1] == "48"
+
+
+def test_the_backup_runs_our_script_from_a_configmap_in_the_postgresql_image(helm):
+    """The OpenMMO image carries no PostgreSQL client (it would add ~150 MB to every zone
+    pod): the script comes from a ConfigMap, identical to scripts/, and runs in postgres."""
+    docs = helm.render_ci("all-features-values.yaml")
+    _, template = backup_cronjob(docs)
+    (container,) = template["spec"]["containers"]
+    assert container["image"] == "docker.io/library/postgres:15"
+    assert container["command"] == ["bash", "/opt/backup/backup.sh"]
+    scripts = named(docs, "ConfigMap", "openmmo-backup-scripts")["data"]
+    assert scripts["backup.sh"] == (ROOT / "scripts/backup.sh").read_text()
+    assert scripts["restore.sh"] == (ROOT / "scripts/restore.sh").read_text()
+    assert scripts["postgres.sh"] == (ROOT / "scripts/lib/postgres.sh").read_text()
+    component = ROOT / "deploy/kustomize/components/backup/files"
+    assert (component / "backup.sh").read_text() == scripts["backup.sh"], "make sync-monitoring"
+    assert (component / "postgres.sh").read_text() == scripts["postgres.sh"]
+    assert (component / "restore.sh").read_text() == scripts["restore.sh"]
+    volume = {v["name"]: v for v in template["spec"]["volumes"]}["scripts"]["configMap"]
+    assert {i["path"] for i in volume["items"]} == {"backup.sh", "restore.sh", "lib/postgres.sh"}
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts["scripts"] == "/opt/backup"
+
+
+def test_the_backup_cronjob_backs_up_a_real_database_with_its_rendered_settings(
+    helm, postgres_url, tmp_path
+):
+    """The CronJob's command and arguments, with the settings of its ConfigMap and Secret (the
+    database URL pointed at a real database), run scripts/backup.sh to a good dump."""
+    docs = helm.render_ci("all-features-values.yaml")
+    _, template = backup_cronjob(docs)
+    (container,) = template["spec"]["containers"]
+    env = named(docs, "ConfigMap", "openmmo")["data"] | secret_data(
+        named(docs, "Secret", "openmmo")
+    )
+    assert env["DATABASE_URL"].startswith("postgresql+asyncpg://")
+    env["DATABASE_URL"] = postgres_url
+    scripts = named(docs, "ConfigMap", "openmmo-backup-scripts")["data"]
+    mounted = tmp_path / "opt-backup"  # the ConfigMap's files, where the pod mounts them
+    (mounted / "lib").mkdir(parents=True)
+    (mounted / "backup.sh").write_text(scripts["backup.sh"])
+    (mounted / "lib" / "postgres.sh").write_text(scripts["postgres.sh"])
+    command = [c.replace("/opt/backup", str(mounted)) for c in container["command"]]
+    dumps = tmp_path / "backups"
+    dumps.mkdir()
+    args = [str(dumps) if a == "/backups" else a for a in container["args"]]
+    result = subprocess.run(
+        [*command, *args],
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, output(result)
+    (manifest,) = dumps.glob("*.json")
+    assert json.loads(manifest.read_text())["sha256"]
 
 
 # --- helm test and NOTES ------------------------------------------------------------------

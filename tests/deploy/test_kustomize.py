@@ -31,6 +31,7 @@ COMPONENTS = (
     "argocd",
     "velero",
     "karpenter",
+    "backup",
 )
 CLUSTER_LEVEL = ("argocd", "velero", "karpenter")  # applied on their own, outside a world
 TEST_NAMESPACE = "openmmo-test"

@@ -307,8 +307,9 @@ def test_the_prometheus_rule_holds_the_same_groups_as_the_rule_file():
 def test_the_sync_script_reproduces_the_checked_in_files(tmp_path):
     """Run the script on a copy of the tree: it must produce exactly what is checked in."""
     shutil.copytree(MONITORING, tmp_path / "deploy" / "monitoring")
-    (tmp_path / "scripts").mkdir()
-    shutil.copy(ROOT / "scripts" / "sync-monitoring.sh", tmp_path / "scripts")
+    (tmp_path / "scripts" / "lib").mkdir(parents=True)
+    for script in ("sync-monitoring.sh", "backup.sh", "restore.sh", "lib/postgres.sh"):
+        shutil.copy(ROOT / "scripts" / script, tmp_path / "scripts" / script)
     stale = tmp_path / "deploy" / "helm" / "openmmo" / "files" / "dashboards" / "removed.json"
     stale.parent.mkdir(parents=True)
     stale.write_text("{}")
