@@ -295,7 +295,13 @@ def chaos(
     PostgreSQL, Redis and RabbitMQ; what is killed is a throwaway instance) and measure what
     the players went through. Exit 1 when a check fails."""
 
-    from openmmo.chaos import SCENARIOS, Options, run, write_report
+    try:
+        from openmmo.chaos import SCENARIOS, Options, run, write_report
+    except ImportError as exc:  # plotly, for the report, is an extra
+        err.print(
+            f"[bold red]error:[/] {exc}: install openmmo[reports] (pip install 'openmmo[reports]')"
+        )
+        raise typer.Exit(2) from None
 
     if scenario not in SCENARIOS:
         err.print(
