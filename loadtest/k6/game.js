@@ -1,7 +1,11 @@
 // The OpenMMO bot behaviour for teams that use k6 (https://k6.io): the same as
 // `openmmo loadtest` — guest login, a join ticket from the gateway, the JSON protocol
 // (docs/reference/protocol.md): move at 10 Hz, chat every 5 s, attack every 2 s, and
-// action -> ack latency from the sequence numbers snapshots and acks return.
+// action -> ack latency from the sequence numbers snapshots and acks return. A dropped
+// connection is resumed as protocol.md §2.7 says (and openmmo.client.ResumingClient does):
+// a `transfer` is followed; after any close but 1000/4003/4009, a new ticket for the same
+// character (passing over the channel just lost), with full-jitter exponential backoff that
+// respects Retry-After. Reconnects and the time back in play are k6 metrics.
 //
 //   k6 run -e GATEWAY=http://127.0.0.1:8080 -e ZONE=1 loadtest/k6/game.js
 //
@@ -9,8 +13,8 @@
 // on our CI machines).
 import http from 'k6/http';
 import ws from 'k6/ws';
-import { check } from 'k6';
-import { Trend, Rate } from 'k6/metrics';
+import { check, sleep } from 'k6';
+import { Counter, Trend, Rate } from 'k6/metrics';
 
 const GATEWAY = __ENV.GATEWAY || 'http://127.0.0.1:8080';
 const ZONE = Number(__ENV.ZONE || 1);
@@ -21,6 +25,13 @@ const REACH = 20;
 const GAME_REJECTIONS = ['cooldown', 'out_of_range', 'target_dead', 'invalid_target',
   'you_are_dead', 'pvp_disabled', 'transferring'];
 
+// Closes after which a client must not come back by itself: it left, it is banned, or its
+// character is played elsewhere.
+const FINAL_CLOSES = [1000, 4003, 4009];
+const RESUME_GIVE_UP_MS = 60000;
+
+const reconnects = new Counter('reconnects');
+const backInPlay = new Trend('back_in_play', true);
 const ackMove = new Trend('ack_move', true);
 const ackAttack = new Trend('ack_attack', true);
 const ackChat = new Trend('ack_chat', true);
@@ -45,17 +56,63 @@ export const options = {
   },
 };
 
+// Attempt n waits uniformly in [0, min(8 s, 0.25 s x 2^n)], at least Retry-After.
+function backoffSeconds(attempt, retryAfter) {
+  const ceiling = Math.min(8, 0.25 * Math.pow(2, attempt));
+  return Math.max(Math.random() * ceiling, retryAfter || 0);
+}
+
 export default function () {
   const json = { headers: { 'Content-Type': 'application/json' } };
-  const login = http.post(`${GATEWAY}/auth/device`,
-    JSON.stringify({ device_id: `k6-${__VU}-${__ITER}-${Date.now()}` }), json);
+  const device = `k6-${__VU}-${__ITER}-${Date.now()}`;
+  let login = http.post(`${GATEWAY}/auth/device`, JSON.stringify({ device_id: device }), json);
   if (!check(login, { 'login 200': (r) => r.status === 200 })) { errors.add(1); return; }
-  const auth = { headers: { 'Content-Type': 'application/json',
+  let auth = { headers: { 'Content-Type': 'application/json',
     Authorization: `Bearer ${login.json('token')}` } };
-  const grant = http.post(`${GATEWAY}/api/zones/${ZONE}/join`, '{}', auth);
+  let grant = http.post(`${GATEWAY}/api/zones/${ZONE}/join`, '{}', auth);
   if (!check(grant, { 'join grant 200': (r) => r.status === 200 })) { errors.add(1); return; }
+  grant = grant.json();
 
-  const url = `${grant.json('ws_url')}?token=${grant.json('ticket')}`;
+  const endAt = Date.now() + PLAY_SECONDS * 1000;
+  let droppedAt = null;
+  let attempt = 0;
+  while (Date.now() < endAt) {
+    const outcome = play(grant, endAt);
+    if (outcome.joined && droppedAt !== null) {
+      reconnects.add(1);
+      backInPlay.add(outcome.joinedAt - droppedAt);
+      droppedAt = null;
+    }
+    if (outcome.joined) attempt = 0;
+    if (Date.now() >= endAt) break; // our own close at the end of the play time
+    if (FINAL_CLOSES.includes(outcome.code)) { errors.add(1); break; }
+    if (droppedAt === null) droppedAt = Date.now();
+    if (Date.now() - droppedAt > RESUME_GIVE_UP_MS) { errors.add(1); break; }
+    if (outcome.code === 4007 && outcome.transfer) { grant = outcome.transfer; continue; }
+    // A new ticket for the character's zone, passing over the channel just lost.
+    let retryAfter = 0;
+    for (;;) {
+      sleep(backoffSeconds(attempt++, retryAfter));
+      const again = http.post(`${GATEWAY}/api/characters/${grant.character_id}/join`,
+        JSON.stringify({ avoid_channel: grant.channel_id }), auth);
+      if (again.status === 200) { grant = Object.assign({ character_id: grant.character_id }, again.json()); break; }
+      if (again.status === 401) { // the access token expired: log in again (same device)
+        login = http.post(`${GATEWAY}/auth/device`, JSON.stringify({ device_id: device }), json);
+        if (login.status === 200) {
+          auth = { headers: { 'Content-Type': 'application/json',
+            Authorization: `Bearer ${login.json('token')}` } };
+        }
+      }
+      retryAfter = Number(again.headers['Retry-After'] || 0);
+      if (Date.now() - droppedAt > RESUME_GIVE_UP_MS || Date.now() >= endAt) break;
+    }
+  }
+}
+
+// One connection: play until it closes or `endAt`; returns how it ended.
+function play(grant, endAt) {
+  const outcome = { code: 1006, joined: false, joinedAt: 0, transfer: null };
+  const url = `${grant.ws_url}?token=${grant.ticket}`;
   const response = ws.connect(url, { headers: { 'Sec-WebSocket-Protocol': SUBPROTOCOL } },
     function (socket) {
       let seq = 0;
@@ -77,15 +134,20 @@ export default function () {
       socket.on('message', function (text) {
         const message = JSON.parse(text);
         if (message.type === 'welcome') {
-          send({ type: 'join_game', map_id: ZONE }, 'join_game', true);
+          send({ type: 'join_game' }, 'join_game', true);
+        } else if (message.type === 'transfer') {
+          outcome.transfer = { character_id: grant.character_id, channel_id: message.channel_id,
+            ws_url: message.ws_url, ticket: message.ticket };
         } else if (message.type === 'joined') {
+          outcome.joined = true;
+          outcome.joinedAt = Date.now();
           me = message.entity_id;
           zone = message.zone;
           x = message.character.x; y = message.character.y; home = [x, y];
           socket.setInterval(move, 100);
           socket.setInterval(chat, 5000);
           socket.setInterval(attack, 2000);
-          socket.setTimeout(() => socket.close(1000), PLAY_SECONDS * 1000);
+          socket.setTimeout(() => socket.close(1000), Math.max(0, endAt - Date.now()));
         } else if (message.type === 'snapshot') {
           // entities: [id, x, y, hp, hp_max, kind, flags, level]
           entities = message.entities;
@@ -131,7 +193,9 @@ export default function () {
         }
       }
 
+      socket.on('close', (code) => { outcome.code = code; });
       socket.on('error', () => errors.add(1));
     });
   check(response, { 'websocket 101': (r) => r && r.status === 101 });
+  return outcome;
 }

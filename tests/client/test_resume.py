@@ -30,6 +30,11 @@ def test_which_closes_are_resumed(code, resumes):
     assert should_resume(code) is resumes
 
 
+def test_the_default_backoff_is_the_one_the_docs_and_the_k6_script_describe():
+    backoff = Backoff()
+    assert (backoff.base_s, backoff.cap_s) == (0.25, 8.0)
+
+
 def test_backoff_grows_with_full_jitter_up_to_its_cap():
     backoff = Backoff(base_s=0.25, cap_s=2.0, rng=random.Random(7))
     ceilings = [0.25, 0.5, 1.0, 2.0, 2.0, 2.0]

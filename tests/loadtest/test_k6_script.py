@@ -54,3 +54,19 @@ def test_it_is_valid_javascript(tmp_path):
     module.write_text(SCRIPT)
     result = subprocess.run([node, "--check", str(module)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_it_resumes_dropped_connections_as_the_protocol_says():
+    """Issue 11: the k6 script reconnects by itself, as openmmo.client.ResumingClient does."""
+    from openmmo.client.resume import FINAL
+
+    listed = SCRIPT.split("const FINAL_CLOSES = [")[1].split("]")[0]
+    assert {int(code) for code in listed.split(",")} == set(FINAL)
+    assert "/api/characters/${grant.character_id}/join" in SCRIPT
+    assert "avoid_channel: grant.channel_id" in SCRIPT
+    assert "Math.min(8, 0.25 * Math.pow(2, attempt))" in SCRIPT  # the client's Backoff
+    assert "again.headers['Retry-After']" in SCRIPT
+    assert "message.type === 'transfer'" in SCRIPT and "outcome.code === 4007" in SCRIPT
+    assert "socket.on('close', (code) =>" in SCRIPT
+    for metric in ("reconnects", "back_in_play"):
+        assert f"'{metric}'" in SCRIPT
