@@ -279,8 +279,8 @@ def chaos(
     scenario: Annotated[
         str,
         typer.Argument(
-            help="kill-zone, rolling-restart, redis-down, postgres-down, rabbitmq-down or "
-            "reconnect-storm."
+            help="kill-zone, rolling-restart, reconnect-storm, or a dependency fault: "
+            "redis|postgres|rabbitmq-down, redis|postgres-partition, redis|postgres-latency."
         ),
     ],
     players: Annotated[int, typer.Option(min=1, max=2000, help="Players in the world.")] = 24,

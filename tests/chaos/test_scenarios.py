@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from openmmo.chaos import run, write_report
 from openmmo.storage.sql import create_engine
+from tests.chaos.conftest import LONG
 
 pytestmark = pytest.mark.e2e
 
@@ -47,6 +48,22 @@ async def test_dependency_down(dependency, options, tmp_path):
     """A dependency down under play: tick P95 unchanged, liveness never fails, nobody
     logged out, nothing confirmed lost, recovery without restarts."""
     await _scenario(f"{dependency}-down", options, tmp_path)
+
+
+# Short: one of each fault kind; make chaos: every dependency with every fault.
+LINK_FAULTS = (
+    ["postgres-partition", "redis-partition", "postgres-latency", "redis-latency"]
+    if LONG
+    else ["postgres-partition", "redis-latency"]
+)
+
+
+@pytest.mark.parametrize("scenario", LINK_FAULTS)
+async def test_dependency_link_faults(scenario, options, tmp_path):
+    """The link to a dependency cut (a partition: nothing refused, everything waits) or slow
+    (+200 ms each way, 5 % of packets held a retransmission), behind a fault-injecting
+    proxy: the same checks as a dependency down."""
+    await _scenario(scenario, options, tmp_path)
 
 
 async def test_reconnect_storm(options, tmp_path):

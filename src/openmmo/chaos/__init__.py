@@ -17,7 +17,14 @@ from typing import Any
 
 from openmmo import reports
 from openmmo.chaos.crowd import Crowd, Timeline
-from openmmo.chaos.scenarios import SCENARIOS, Options, Result, dependency_down
+from openmmo.chaos.scenarios import (
+    SCENARIOS,
+    Options,
+    Result,
+    dependency_down,
+    dependency_partitioned,
+    dependency_slow,
+)
 from openmmo.chaos.world import ChaosWorld
 
 __all__ = ["SCENARIOS", "Options", "Result", "run", "write_report"]
@@ -27,10 +34,15 @@ async def run(name: str, opts: Options, workdir: Path | None = None) -> Result:
     """Start a world for scenario ``name``, join ``opts.players``, run the scenario, tear
     everything down; the result carries the timeline in ``figures["timeline"]``."""
     scenario, zones, throwaway = SCENARIOS[name]
-    if scenario is dependency_down:
-        opts = dataclasses.replace(opts, dependency=name.removesuffix("-down"))
+    proxied = None
+    if scenario in (dependency_down, dependency_partitioned, dependency_slow):
+        opts = dataclasses.replace(opts, dependency=name.split("-")[0])
+    if scenario in (dependency_partitioned, dependency_slow):
+        proxied = opts.dependency
     workdir = workdir or Path(tempfile.mkdtemp(prefix=f"openmmo-chaos-{name}-"))
-    world = await asyncio.to_thread(ChaosWorld.start, workdir, zones, throwaway)
+    world = await asyncio.to_thread(
+        ChaosWorld.start, workdir, zones, throwaway, proxied, asyncio.get_running_loop()
+    )
     crowd = Crowd(world.cluster.gateway_url)
     timeline = Timeline()
     sampler: asyncio.Task[None] | None = None
@@ -43,7 +55,11 @@ async def run(name: str, opts: Options, workdir: Path | None = None) -> Result:
         if sampler is not None:
             sampler.cancel()
         await crowd.close()
+        if world.proxy is not None:
+            world.proxy.heal()
         await asyncio.to_thread(world.close)
+        if world.proxy is not None:
+            await world.proxy.close()
     result.figures["timeline"] = {"samples": timeline.samples, "events": timeline.events}
     return result
 

@@ -77,13 +77,13 @@ async def kill_zone(world: ChaosWorld, crowd: Crowd, timeline: Timeline, opts: O
     result = Result("kill-zone")
     victim = world.zone_servers()[0]
     await world.seed_items([p.character_id for p in crowd.players], {"gold": 10, "potion": 2})
-    items_before = world.audit().get("items")
+    items_before = (await asyncio.to_thread(world.audit)).get("items")
     await asyncio.sleep(2.5)  # everyone walking; hot checkpoints every second
     crowd.remember()
     victims = [p for p in crowd.players if p.channel == victim]
     killed_at = time.time()
     timeline.mark(f"kill -9 {victim}")
-    world.cluster.kill(victim)
+    await asyncio.to_thread(world.cluster.kill, victim)
     await crowd.wait_back(victims, timeout_s=20)
     timeline.mark("victims back")
     back = [p.client.out_of_play_s[0] for p in victims if p.client.out_of_play_s]
@@ -103,7 +103,7 @@ async def kill_zone(world: ChaosWorld, crowd: Crowd, timeline: Timeline, opts: O
         retries=sum(len(p.client.grants) - 1 for p in victims),
         grants_to_dead_after_known_dead=len(late),
         items_before=items_before,
-        audit=world.audit(),
+        audit=await asyncio.to_thread(world.audit),
     )
     result.check("the killed server had players", len(victims), bool(victims))
     result.check(
@@ -139,7 +139,7 @@ async def rolling_restart(
     name, as a Deployment's new pod), ready before the next one goes."""
     result = Result("rolling-restart")
     await world.seed_items([p.character_id for p in crowd.players], {"gold": 10, "potion": 2})
-    items_before = world.audit().get("items")
+    items_before = (await asyncio.to_thread(world.audit)).get("items")
     await asyncio.sleep(1.5)
     moves_before = _moves(crowd)
     codes: list[int | None] = []
@@ -179,7 +179,7 @@ async def rolling_restart(
         actions=actions,
         error_rate=round(errors / actions, 6) if actions else None,
         items_before=items_before,
-        audit=world.audit(),
+        audit=await asyncio.to_thread(world.audit),
     )
     result.check("every server exited 0", exits, all(code == 0 for code in exits.values()))
     result.check(
@@ -212,9 +212,71 @@ async def dependency_down(
 ) -> Result:
     """Kill the scenario's dependency (a throwaway instance) for ``down_s``, then start it
     again with its data, while the players walk."""
+    server = world.throwaways[opts.dependency]
+
+    async def restore() -> None:
+        await asyncio.to_thread(server.start, 60.0)
+
+    return await _dependency_fault(
+        world, crowd, timeline, opts, "down", ("killed", server.kill), ("back", restore)
+    )
+
+
+async def dependency_partitioned(
+    world: ChaosWorld, crowd: Crowd, timeline: Timeline, opts: Options
+) -> Result:
+    """Cut the link to the dependency for ``down_s`` (a partition: nothing is refused,
+    everything waits), then heal it."""
+    proxy = world.proxy
+    assert proxy is not None
+
+    async def heal() -> None:
+        proxy.heal()
+
+    return await _dependency_fault(
+        world,
+        crowd,
+        timeline,
+        opts,
+        "partition",
+        ("partitioned", lambda: proxy.set_faults(partitioned=True)),
+        ("healed", heal),
+    )
+
+
+async def dependency_slow(
+    world: ChaosWorld, crowd: Crowd, timeline: Timeline, opts: Options
+) -> Result:
+    """200 ms added each way on the link to the dependency, and 5 % of its packets "lost"
+    (held a retransmission timeout), for ``down_s``."""
+    proxy = world.proxy
+    assert proxy is not None
+
+    async def heal() -> None:
+        proxy.heal()
+
+    return await _dependency_fault(
+        world,
+        crowd,
+        timeline,
+        opts,
+        "latency",
+        ("+200 ms, 5 % loss", lambda: proxy.set_faults(latency_s=0.2, loss=0.05)),
+        ("healed", heal),
+    )
+
+
+async def _dependency_fault(
+    world: ChaosWorld,
+    crowd: Crowd,
+    timeline: Timeline,
+    opts: Options,
+    kind: str,
+    inject: tuple[str, Callable[[], None]],
+    restore: tuple[str, Callable[[], Awaitable[None]]],
+) -> Result:
     name = opts.dependency
-    result = Result(f"{name}-down")
-    server = world.throwaways[name]
+    result = Result(f"{name}-{kind}")
     probes = Probes(world)
     probing = asyncio.create_task(probes.run())
     pids = world.pids()
@@ -223,13 +285,13 @@ async def dependency_down(
         before = await tick_buckets(world)
         await asyncio.sleep(3.0)
         steady = await tick_buckets(world)
-        timeline.mark(f"{name} killed")
-        server.kill()
+        timeline.mark(f"{name} {inject[0]}")
+        inject[1]()
         await asyncio.sleep(opts.down_s)
         during = await tick_buckets(world)
-        timeline.mark(f"{name} back")
+        timeline.mark(f"{name} {restore[0]}")
         back_at = time.monotonic()
-        await asyncio.to_thread(server.start, 60.0)
+        await restore[1]()
         recovered_at = await _ready_again(world, probes, within_s=60)
         timeline.mark("all ready")
         saved_gap, saves_landed_at = await _saves_land(crowd, within_s=30)
@@ -258,7 +320,7 @@ async def dependency_down(
         if saves_landed_at is None
         else round(saves_landed_at - back_at, 3),
         restarted_processes=[n for n, pid in world.pids().items() if pid != pids[n]],
-        audit=world.audit(),
+        audit=await asyncio.to_thread(world.audit),
     )
     result.check(
         "tick P95 unchanged (within one histogram bucket)",
@@ -351,7 +413,10 @@ async def _ready_again(world: ChaosWorld, probes: Probes, within_s: float) -> fl
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         await asyncio.sleep(0.25)
-        if all(world.cluster.ready(name) for name in world.cluster.processes):
+        ready = await asyncio.gather(
+            *(asyncio.to_thread(world.cluster.ready, name) for name in world.cluster.processes)
+        )
+        if all(ready):
             return time.monotonic()
     return None
 
@@ -416,5 +481,9 @@ SCENARIOS: dict[str, tuple[Scenario, list[int], frozenset[str]]] = {
     "redis-down": (dependency_down, [1, 1], frozenset({"redis"})),
     "postgres-down": (dependency_down, [1, 1], frozenset({"postgres"})),
     "rabbitmq-down": (dependency_down, [1, 1], frozenset({"rabbitmq"})),
+    "postgres-partition": (dependency_partitioned, [1, 1], frozenset({"postgres"})),
+    "redis-partition": (dependency_partitioned, [1, 1], frozenset({"redis"})),
+    "postgres-latency": (dependency_slow, [1, 1], frozenset({"postgres"})),
+    "redis-latency": (dependency_slow, [1, 1], frozenset({"redis"})),
     "reconnect-storm": (reconnect_storm, [1, 1], frozenset()),
 }

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from openmmo.chaos.proxy import FaultProxy
 from openmmo.testing.cluster import Cluster
 from openmmo.testing.services import (
     PG_ADMIN_URL,
@@ -50,18 +51,38 @@ class ChaosWorld:
     database_url: str
     admin_url: str
     throwaways: dict[str, Throwaway] = field(default_factory=dict)
+    proxy: FaultProxy | None = None  # in front of the ``proxied`` dependency
 
     @classmethod
     def start(
-        cls, workdir: Path, zones: list[int], throwaway: frozenset[str] = frozenset()
+        cls,
+        workdir: Path,
+        zones: list[int],
+        throwaway: frozenset[str] = frozenset(),
+        proxied: str | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> ChaosWorld:
+        """Start the world (blocking: run it in a thread). With ``proxied`` (one of the
+        ``throwaway`` dependencies) the servers reach it through a :class:`FaultProxy`
+        served on ``loop``, the caller's event loop."""
         started: dict[str, Throwaway] = {}
+        proxy: FaultProxy | None = None
+
+        def through_proxy(url: str, port: int) -> str:
+            nonlocal proxy
+            assert loop is not None, "a proxied dependency needs the caller's loop"
+            proxy = FaultProxy("127.0.0.1", port)
+            asyncio.run_coroutine_threadsafe(proxy.start(), loop).result(10)
+            return url.replace(f":{port}/", f":{proxy.port}/")
+
         try:
             redis_url, rabbit_url, admin_url = REDIS_URL, RABBITMQ_URL, PG_ADMIN_URL
             if "redis" in throwaway:
                 redis = started["redis"] = ThrowawayRedis(persistent=True)
                 redis.start()
                 redis_url = redis.url
+                if proxied == "redis":
+                    redis_url = through_proxy(redis_url, redis.port)
             if "rabbitmq" in throwaway:
                 rabbit = started["rabbitmq"] = ThrowawayRabbitMQ()
                 rabbit.start(timeout_s=60)
@@ -71,21 +92,26 @@ class ChaosWorld:
                 postgres.start()
                 admin_url = postgres.admin_url
             database_url = create_database(admin_url)
+            served_url = database_url
+            if proxied == "postgres":
+                served_url = through_proxy(database_url, started["postgres"].port)
             cluster = Cluster(
                 workdir,
-                database_url=database_url,
+                database_url=served_url,
                 redis_url=redis_url,
                 rabbitmq_url=rabbit_url,
                 namespace=namespace(),
                 zones=zones,
                 env=WORLD_ENV,
             )
-            world = cls(cluster, database_url, admin_url, started)
+            world = cls(cluster, database_url, admin_url, started, proxy)
             cluster.start(timeout_s=60)
             return world
         except BaseException:
             for server in started.values():
                 server.close()
+            if proxy is not None and loop is not None:
+                asyncio.run_coroutine_threadsafe(proxy.close(), loop).result(10)
             raise
 
     def close(self) -> None:
@@ -184,8 +210,15 @@ class Probes:
         if proc.process is None or proc.process.poll() is not None:
             return True, True  # stopped on purpose by the scenario: not a probe failure
         base = self.world.cluster.health_url(name)
-        live = (await http.get(f"{base}/health/live")).status_code == 200
-        ready = (await http.get(f"{base}/health/ready")).status_code == 200
+        # As the chart's probes do: liveness and readiness apart, each with 3 s (readiness
+        # runs the dependency checks, which give up after 2 s: slow while a link is cut).
+        live_answer, ready_answer = await asyncio.gather(
+            http.get(f"{base}/health/live", timeout=3.0),
+            http.get(f"{base}/health/ready", timeout=3.0),
+            return_exceptions=True,
+        )
+        live = not isinstance(live_answer, BaseException) and live_answer.status_code == 200
+        ready = not isinstance(ready_answer, BaseException) and ready_answer.status_code == 200
         return live, ready
 
     def ready_again_at(self, since: float) -> float | None:
@@ -198,7 +231,7 @@ class Probes:
 async def tick_buckets(world: ChaosWorld) -> dict[float, float]:
     """The zone servers' tick-duration histogram, summed over servers: upper bound → count."""
     buckets: dict[float, float] = {}
-    async with httpx.AsyncClient(timeout=2.0) as http:
+    async with httpx.AsyncClient(timeout=5.0) as http:  # a scrape runs the readiness checks
         for name in world.zone_servers():
             with contextlib.suppress(httpx.HTTPError):
                 text = (await http.get(f"{world.cluster.health_url(name)}/metrics")).text
