@@ -16,7 +16,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from openmmo.auth.passwords import PasswordHashing
 from openmmo.auth.tokens import KeyRing, TokenService
@@ -111,12 +111,18 @@ async def open_storage(settings: Settings, stack: AsyncExitStack) -> Storage:
 def open_redis(settings: Settings, stack: AsyncExitStack) -> Redis | None:
     if settings.redis_url is None:
         return None
-    redis = Redis.from_url(
+    # A blocking pool: a burst of more calls than connections waits its turn (up to 2 s)
+    # instead of failing. redis-py's default pool refuses the 101st concurrent call ("Too
+    # many connections"): a drain handing 200 players over lost half of them to it.
+    pool = BlockingConnectionPool.from_url(
         settings.redis_url.get_secret_value(),
+        max_connections=settings.redis_max_connections,
+        timeout=2,
         socket_timeout=2,
         socket_connect_timeout=2,
         health_check_interval=10,
     )
+    redis = Redis(connection_pool=pool)
     stack.push_async_callback(redis.aclose)
     return redis
 

@@ -208,6 +208,13 @@ class Settings(BaseSettings):
     db_user: str = Field("openmmo", description="PostgreSQL user.")
     db_password: SecretStr = Field(SecretStr(""), description="PostgreSQL password.")
     redis_url: SecretStr | None = Field(None, description="Redis URL (production backends).")
+    redis_max_connections: int = Field(
+        64,
+        ge=1,
+        le=10_000,
+        description="Redis connections one process opens at most; more concurrent calls wait "
+        "for one (up to 2 s) instead of failing.",
+    )
     rabbitmq_url: SecretStr | None = Field(None, description="RabbitMQ URL (production backends).")
     namespace: str = Field(
         "openmmo",

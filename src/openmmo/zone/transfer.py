@@ -108,6 +108,7 @@ async def _transfer(
         return  # the player left meanwhile; leaving saved them
     if channel is None:
         TRANSFERS.labels(label, "out", "no_channel").inc()
+        log.info("transfer_no_channel", character_id=session.character_id, to_zone=zone_id)
         _abort(
             rt,
             session,
