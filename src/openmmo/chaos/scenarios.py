@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from openmmo.chaos.crowd import MOVE_PER_S, PASSWORD, Crowd, Player, Timeline, percentile
 from openmmo.chaos.world import ChaosWorld, Probes, audit_clean, bucket_percentile, tick_buckets
 from openmmo.client import ApiError
@@ -386,6 +388,10 @@ async def _login_and_drop(player: Player) -> int:
             if exc.status not in (429, 503) or attempts > 20:
                 raise
             await asyncio.sleep(exc.retry_after_s or 1.0)
+        except httpx.TransportError:  # a connection reset under the storm: a client retries
+            if attempts > 20:
+                raise
+            await asyncio.sleep(0.5)
     if player.client.game is not None:
         player.client.game.drop()  # the network blip: no close frame
     return attempts
