@@ -280,7 +280,8 @@ def chaos(
         str,
         typer.Argument(
             help="kill-zone, rolling-restart, reconnect-storm, or a dependency fault: "
-            "redis|postgres|rabbitmq-down, redis|postgres-partition, redis|postgres-latency."
+            "redis|postgres|rabbitmq-down, redis|postgres-partition, redis|postgres-latency; "
+            "with --kube: kill-zone, rolling-restart, cordon-zone-node."
         ),
     ],
     players: Annotated[int, typer.Option(min=1, max=2000, help="Players in the world.")] = 24,
@@ -290,28 +291,60 @@ def chaos(
     report_dir: Annotated[Path, typer.Option(help="Where the JSON and HTML reports go.")] = Path(
         "reports"
     ),
+    kube: Annotated[
+        bool, typer.Option("--kube", help="Against the cluster of your kubeconfig (kubectl).")
+    ] = False,
+    namespace: Annotated[str, typer.Option(help="With --kube: the world's namespace.")] = "default",
+    context: Annotated[
+        str | None, typer.Option(help="With --kube: the kubeconfig context.")
+    ] = None,
+    gateway: Annotated[
+        str | None, typer.Option(help="With --kube: the world's public gateway URL.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="With --kube: print what would be done; send nothing.")
+    ] = False,
 ) -> None:
-    """Put a fault into a local world under play (separate processes on this machine's
-    PostgreSQL, Redis and RabbitMQ; what is killed is a throwaway instance) and measure what
-    the players went through. Exit 1 when a check fails."""
-
+    """Put a fault into a world under play and measure what the players went through: a
+    local world of processes on this machine's PostgreSQL, Redis and RabbitMQ (what is
+    killed is a throwaway instance), or with --kube a world in a Kubernetes cluster. Exit 1
+    when a check fails."""
     try:
-        from openmmo.chaos import SCENARIOS, Options, run, write_report
+        from openmmo.chaos import SCENARIOS, Options, run, run_kube, write_report
+        from openmmo.chaos.kube import KUBE, Kube, KubeError, plan
     except ImportError as exc:  # plotly, for the report, is an extra
         err.print(
             f"[bold red]error:[/] {exc}: install openmmo[reports] (pip install 'openmmo[reports]')"
         )
         raise typer.Exit(2) from None
-
-    if scenario not in SCENARIOS:
-        err.print(
-            f"[bold red]error:[/] unknown scenario {scenario!r}; one of: {', '.join(SCENARIOS)}"
-        )
+    known = KUBE if kube else SCENARIOS
+    if scenario not in known:
+        err.print(f"[bold red]error:[/] unknown scenario {scenario!r}; one of: {', '.join(known)}")
+        raise typer.Exit(2)
+    if dry_run and not kube:
+        err.print("[bold red]error:[/] --dry-run is for --kube (a local run touches nothing else)")
         raise typer.Exit(2)
     configure_logging("warning", "console")
-    result = asyncio.run(run(scenario, Options(players=players, down_s=down)))
+    options = Options(players=players, down_s=down)
+    if kube:
+        cluster = Kube(namespace=namespace, context=context)
+        try:
+            if dry_run:
+                for command in plan(cluster, scenario):
+                    print(command)
+                return
+            if not gateway:
+                err.print("[bold red]error:[/] --kube needs --gateway, the world's public URL")
+                raise typer.Exit(2)
+            cluster.zone_pods()  # the cluster answers, and has zone pods, before any player joins
+            result = asyncio.run(run_kube(scenario, options, cluster, gateway))
+        except KubeError as exc:
+            err.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+    else:
+        result = asyncio.run(run(scenario, options))
     json_path, html_path = write_report(result, report_dir)
-    print(f"chaos {scenario}:")
+    print(f"chaos {result.scenario}:")
     for key, value in result.figures.items():
         if key != "timeline":
             print(f"  {key}: {value}")

@@ -27,7 +27,7 @@ from openmmo.chaos.scenarios import (
 )
 from openmmo.chaos.world import ChaosWorld
 
-__all__ = ["SCENARIOS", "Options", "Result", "run", "write_report"]
+__all__ = ["SCENARIOS", "Options", "Result", "run", "run_kube", "write_report"]
 
 
 async def run(name: str, opts: Options, workdir: Path | None = None) -> Result:
@@ -60,6 +60,28 @@ async def run(name: str, opts: Options, workdir: Path | None = None) -> Result:
         await asyncio.to_thread(world.close)
         if world.proxy is not None:
             await world.proxy.close()
+    result.figures["timeline"] = {"samples": timeline.samples, "events": timeline.events}
+    return result
+
+
+async def run_kube(name: str, opts: Options, kube: Any, gateway_url: str) -> Result:
+    """Scenario ``name`` of :mod:`openmmo.chaos.kube` against the cluster ``kube`` talks
+    to, with ``opts.players`` players joined through its public gateway at ``gateway_url``."""
+    from openmmo.chaos.kube import KUBE
+
+    scenario = KUBE[name]
+    crowd = Crowd(gateway_url)
+    timeline = Timeline()
+    sampler: asyncio.Task[None] | None = None
+    try:
+        await crowd.join(opts.players)
+        timeline = Timeline()
+        sampler = asyncio.create_task(timeline.sample(crowd))
+        result = await scenario(kube, crowd, timeline, opts)
+    finally:
+        if sampler is not None:
+            sampler.cancel()
+        await crowd.close()
     result.figures["timeline"] = {"samples": timeline.samples, "events": timeline.events}
     return result
 
