@@ -18,6 +18,13 @@
  * the `ack`/`error` carrying their seq. A `join_game` answered `unavailable` or
  * `character_busy` is sent again a second later (§2.7), up to 10 times.
  *
+ * With --resume S a bot whose connection ends without being asked to (no close frame, or any
+ * close but 1000/4003/4009: protocol.md §2.7) connects again, to the next --port (a channel it
+ * did not just lose), after a full-jitter exponential backoff (attempt n waits uniformly in
+ * [0, min(8 s, 0.25 s * 2^n)]), and joins with the same token: give it access tokens, which
+ * can be used again (join tickets cannot). It gives up after S s ("resume_failed"). The report
+ * counts "reconnects" and the time "back_in_play" from the drop to `joined`.
+ *
  * An idle bot sends no move or attack: its latencies are its chat acks and the gaps between the
  * snapshots it receives (how fresh its view of the others is; reported as "idle_snapshot_gap").
  *
@@ -61,6 +68,7 @@ static const char *opt_tokens = NULL; /* NULL: every bot presents "x"; "-": stdi
 static double opt_rate = 200.0;       /* connects per second */
 static int opt_inflight = 200;        /* bots between connect and joined at once */
 static double opt_hold = 20.0, opt_settle = 3.0, opt_join_timeout = 180.0, opt_linger = 0.0;
+static double opt_resume = 0.0; /* > 0: resume dropped connections, giving up after this many s */
 static double opt_move_hz = 10.0, opt_attack_every = 2.0, opt_chat_every = 5.0;
 static double opt_speed = 6.0, opt_wander = 150.0, opt_reach = 20.0;
 static const char *opt_out = NULL;
@@ -126,7 +134,8 @@ typedef struct {
 static window_t win;
 /* Over the whole run (not reset by the window): connect -> `joined` of every bot, and when the
  * first bot connected and the last one joined (the achieved join rate). */
-static hist_t join_hist;
+static hist_t join_hist, back_hist;
+static uint64_t reconnects_total, drops_total;
 static int64_t first_connect_at, last_joined_at;
 
 /* Error kinds over the whole run. */
@@ -159,7 +168,7 @@ static int game_rejection(const char *s, uint32_t n) {
 
 /* ---------------------------------------------------------------------------------------- */
 /* bots                                                                                      */
-enum { S_IDLE, S_CONNECTING, S_UPGRADING, S_WELCOME, S_JOINING, S_PLAYING, S_CLOSED };
+enum { S_IDLE, S_CONNECTING, S_UPGRADING, S_WELCOME, S_JOINING, S_PLAYING, S_RESUMING, S_CLOSED };
 #define MOVE_RING 256
 #define PENDING 8
 typedef struct {
@@ -180,6 +189,8 @@ typedef struct {
     int pvp, stopping, close_code, join_retries, mover;
     int64_t last_snapshot;
     int64_t join_retry_at;
+    int64_t dropped_at, resume_at; /* --resume: when the connection was lost, next attempt */
+    int attempt, port_shift;
 } bot_t;
 
 static bot_t *bots;
@@ -197,18 +208,36 @@ static void ep_set(bot_t *b, uint32_t events, int op) {
     epoll_ctl(epfd, op, b->fd, &ev);
 }
 
+/* protocol.md §2.7: after these a client does not come back by itself. */
+static int resumable(int code) { return code != 1000 && code != 4003 && code != 4009; }
+
 static void bot_close(bot_t *b, const char *why) {
-    if (b->state == S_CLOSED || b->state == S_IDLE) return;
-    if (why && !b->stopping) fail("%s", why);
+    if (b->state == S_CLOSED || b->state == S_IDLE || b->state == S_RESUMING) return;
+    int64_t now = now_ns();
+    int resume = opt_resume > 0 && !b->stopping && !interrupted && resumable(b->close_code);
+    if (resume && (b->dropped_at ? (now - b->dropped_at) / 1e9 > opt_resume : 0)) {
+        resume = 0; /* not back in time: this one is a failure */
+        why = "resume_failed";
+    }
+    if (why && !b->stopping && !resume) fail("%s", why);
     if (b->state == S_PLAYING) playing_now--;
     else inflight--;
-    if (!b->stopping) finished++; /* ended without being asked to: counts as done */
+    if (!b->stopping && !resume) finished++; /* ended without being asked to: counts as done */
     epoll_ctl(epfd, EPOLL_CTL_DEL, b->fd, NULL);
     close(b->fd);
     b->fd = -1;
     b->state = S_CLOSED;
     free(b->rbuf); b->rbuf = NULL; b->rlen = b->rcap = 0;
     free(b->wbuf); b->wbuf = NULL; b->wlen = b->wcap = 0;
+    if (resume) {
+        if (!b->dropped_at) { b->dropped_at = now; drops_total++; }
+        double ceiling = 0.25 * (double)(1 << (b->attempt < 5 ? b->attempt : 5));
+        if (ceiling > 8) ceiling = 8;
+        b->attempt++;
+        b->port_shift++; /* another channel than the one just lost */
+        b->resume_at = now + (int64_t)(rng_range(0, ceiling) * 1e9);
+        b->state = S_RESUMING;
+    }
 }
 
 /* Write all of data, queueing what the socket does not take (and asking for EPOLLOUT). */
@@ -431,6 +460,12 @@ static void on_message(bot_t *b, const uint8_t *p, size_t len, int64_t now) {
         b->next_chat = now + (int64_t)(rng_range(0, b->mover ? opt_chat_every : opt_idle_chat_every) * 1e9);
         b->next_sync = now + 1000000000LL;
         b->state = S_PLAYING;
+        if (b->dropped_at) { /* back after a drop (--resume) */
+            hist_record(&back_hist, (now - b->dropped_at) / 1e6);
+            reconnects_total++;
+            b->dropped_at = 0;
+            b->attempt = 0;
+        }
         hist_record(&join_hist, (now - b->started) / 1e6);
         last_joined_at = now;
         inflight--;
@@ -552,6 +587,14 @@ static void on_writable(bot_t *b) {
 }
 
 static void bot_connect(bot_t *b) {
+    /* a fresh connection (a resumed bot keeps its seq, token and counters) */
+    b->mhead = b->mtail = 0;
+    memset(b->pending, 0, sizeof b->pending);
+    b->have_server_pos = 0;
+    b->have_target = 0;
+    b->join_retries = 0;
+    b->join_retry_at = 0;
+    b->close_code = 0;
     b->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (b->fd < 0) { fail("socket_failed"); finished++; b->state = S_CLOSED; return; }
     int one = 1;
@@ -564,7 +607,7 @@ static void bot_connect(bot_t *b) {
     inflight++;
     requests_total++;
     struct sockaddr_in addr = server_addr;
-    addr.sin_port = htons((uint16_t)opt_ports[b->index % opt_nports]);
+    addr.sin_port = htons((uint16_t)opt_ports[(b->index + b->port_shift) % opt_nports]);
     if (connect(b->fd, (struct sockaddr *)&addr, sizeof addr) && errno != EINPROGRESS) {
         char why[40];
         snprintf(why, sizeof why, "connect_failed_%s", strerrorname_np(errno));
@@ -654,8 +697,13 @@ static void write_report(double window_s, double cpu_s, int playing_end) {
             (unsigned long long)unanswered_total);
     for (int i = 0, first = 1; i < MAX_KINDS && kinds[i].name[0]; i++, first = 0)
         fprintf(f, "%s\"%s\": %llu", first ? "" : ", ", kinds[i].name, (unsigned long long)kinds[i].n);
-    fprintf(f, "}},\n  \"rejections_total\": %llu,\n  \"join_retries\": %llu\n}\n",
+    fprintf(f, "}},\n  \"rejections_total\": %llu,\n  \"join_retries\": %llu,\n",
             (unsigned long long)rejections_total, (unsigned long long)join_retries_total);
+    fprintf(f, "  \"drops\": %llu,\n  \"reconnects\": %llu,\n  \"back_in_play\": {\"count\": %llu, "
+               "\"p50_ms\": %.2f, \"p95_ms\": %.2f, \"max_ms\": %.2f}\n}\n",
+            (unsigned long long)drops_total, (unsigned long long)reconnects_total,
+            (unsigned long long)back_hist.count, hist_pct(&back_hist, 50), hist_pct(&back_hist, 95),
+            back_hist.max_ms);
     if (f != stdout) fclose(f);
 }
 
@@ -665,7 +713,7 @@ static void usage(void) {
             "            [--movers N] [--idle-chat-every S]\n"
             "            [--rate CONNECTS_PER_S] [--inflight N] [--settle S] [--hold S] [--linger S]\n"
             "            [--join-timeout S] [--move-hz HZ] [--attack-every S] [--chat-every S]\n"
-            "            [--out FILE] [--seed N]\n");
+            "            [--resume GIVE_UP_S] [--out FILE] [--seed N]\n");
     exit(2);
 }
 
@@ -696,6 +744,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--move-hz")) opt_move_hz = atof(v);
         else if (!strcmp(a, "--attack-every")) opt_attack_every = atof(v);
         else if (!strcmp(a, "--chat-every")) opt_chat_every = atof(v);
+        else if (!strcmp(a, "--resume")) opt_resume = atof(v);
         else if (!strcmp(a, "--out")) opt_out = v;
         else if (!strcmp(a, "--seed")) opt_seed = strtoull(v, NULL, 10);
         else usage();
@@ -746,7 +795,7 @@ int main(int argc, char **argv) {
     int64_t t0 = now_ns(), round_start = t0, all_in_at = 0, window_at = 0, window_end_at = 0;
     int cursor = 0;
     double cpu0 = 0;
-    int64_t last_report = t0, last_sweep = t0, last_progress = t0;
+    int64_t last_report = t0, last_sweep = t0, last_progress = t0, last_resume_sweep = t0;
     struct epoll_event events[512];
     int phase = 0; /* 0 ramp, 1 settle, 2 window, 3 done */
 
@@ -768,6 +817,12 @@ int main(int argc, char **argv) {
                 round_start += period;
                 if (round_start + period < now) round_start = now; /* fell behind: no burst */
             }
+        }
+        /* --resume: connect again the bots whose backoff is over (every 50 ms) */
+        if (opt_resume > 0 && now - last_resume_sweep >= 50000000LL) {
+            last_resume_sweep = now;
+            for (int i = 0; i < next_connect; i++)
+                if (bots[i].state == S_RESUMING && now >= bots[i].resume_at) bot_connect(&bots[i]);
         }
         /* once a second: time out joins and unanswered actions, report progress */
         if (now - last_sweep >= 1000000000LL) {

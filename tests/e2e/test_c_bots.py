@@ -4,6 +4,7 @@ acknowledged by snapshots (it reads the ack at a fixed offset) and nothing error
 
 import json
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
@@ -95,3 +96,59 @@ def test_reference_server_answers_the_same_protocol(binaries, tmp_path):
     assert report["errors"]["count"] == 0, report["errors"]
     assert report["actions"]["move"]["count"] >= 20 * 10 * 2
     assert 790 <= report["snapshot_bytes_mean"] <= 820
+
+
+@pytest.fixture
+def two_channels(tmp_path):
+    from openmmo.testing.cluster import Cluster
+    from openmmo.testing.services import (
+        RABBITMQ_URL,
+        REDIS_URL,
+        create_database,
+        drop_database,
+        namespace,
+    )
+
+    database = create_database()
+    cluster = Cluster(
+        tmp_path / "cluster",
+        database_url=database,
+        redis_url=REDIS_URL,
+        rabbitmq_url=RABBITMQ_URL,
+        namespace=namespace(),
+        zones=[1, 1],
+    )
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop_all()
+        drop_database(database)
+
+
+def test_bots_resume_on_the_other_channel_when_theirs_is_killed(two_channels, binaries, tmp_path):
+    """Issue 11: the C bots come back by themselves (same token, the next port)."""
+    cluster = two_channels
+    tokens = [
+        post(f"{cluster.gateway_url}/auth/device", {"device_id": f"c-resume-{n}"})["token"]
+        for n in range(6)
+    ]  # access tokens: a resumed bot uses its token again (a join ticket is single-use)
+    (tmp_path / "tokens.txt").write_text("\n".join(tokens) + "\n")
+    ports = ",".join(str(cluster.processes[n].server_port) for n in ("zone1-1", "zone1-2"))
+    out = tmp_path / "report.json"
+    command = [str(binaries / "bots"), "--port", ports, "--bots", "6", "--tokens"]
+    command += [str(tmp_path / "tokens.txt"), "--settle", "0.5", "--hold", "9", "--resume", "30"]
+    bots = subprocess.Popen([*command, "--out", str(out)], stdout=subprocess.PIPE, text=True)
+    for line in bots.stdout:  # wait for the measuring window, then kill a channel
+        if '"window_start"' in line:
+            break
+    time.sleep(1.0)
+    cluster.kill("zone1-1")
+    bots.communicate(timeout=60)
+    assert bots.returncode == 0
+    report = json.loads(out.read_text())
+    assert report["drops"] == 3  # bots 0, 2 and 4 played on the killed channel
+    assert report["reconnects"] == 3
+    assert report["back_in_play"]["count"] == 3 and report["back_in_play"]["max_ms"] < 10_000
+    assert report["playing"] == 6
+    assert "resume_failed" not in report["errors"]["kinds"], report["errors"]
