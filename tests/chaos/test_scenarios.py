@@ -66,6 +66,12 @@ async def test_dependency_link_faults(scenario, options, tmp_path):
     await _scenario(scenario, options, tmp_path)
 
 
+async def test_slow_client(options, tmp_path):
+    """Clients that join and stop reading are closed (4030 or the keep-alive's 1001, within
+    40 s), and nobody else notices: tick P95 unchanged, nobody dropped."""
+    await _scenario("slow-client", options, tmp_path)
+
+
 async def test_reconnect_storm(options, tmp_path):
     """Every player logs in again and drops at once: all back within 30 s, login errors
     < 0.1 %."""

@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -390,6 +390,129 @@ async def reconnect_storm(
     return result
 
 
+SLOW_CLIENTS = 3
+SLOW_RCVBUF = 4096  # bytes: the slow client's socket takes almost nothing before it stalls
+
+
+async def slow_client(world: ChaosWorld, crowd: Crowd, timeline: Timeline, opts: Options) -> Result:
+    """Clients that join and then stop reading (a frozen phone, a client that decodes on its
+    network thread): the zone must close them (4030) and nobody else may notice."""
+    result = Result("slow-client")
+    zone = world.zone_servers()[0]
+    port = world.cluster.processes[zone].server_port
+    probes = Probes(world)
+    probing = asyncio.create_task(probes.run())
+    try:
+        await asyncio.sleep(2.0)
+        before = await tick_buckets(world)
+        timeline.mark(f"{SLOW_CLIENTS} clients stop reading")
+        slow = [await _stalled_client(crowd, port, n) for n in range(SLOW_CLIENTS)]
+        started = time.monotonic()
+        codes = await asyncio.gather(*(_closed_with(r, w, 60.0) for r, w in slow))
+        closed_after = time.monotonic() - started
+        timeline.mark("slow clients closed")
+        during = await tick_buckets(world)
+        for _, writer in slow:
+            writer.close()
+    finally:
+        probing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await probing
+    p95_before = bucket_percentile({}, before, 95)
+    p95_during = bucket_percentile(before, during, 95)
+    dropped = sum(len(p.client.drops) for p in crowd.players)
+    result.figures.update(
+        players=len(crowd.players),
+        slow_clients=SLOW_CLIENTS,
+        close_codes=codes,
+        closed_after_s=round(closed_after, 3),
+        tick_p95_before_s=_round(p95_before, 4),
+        tick_p95_during_s=_round(p95_during, 4),
+        players_dropped=dropped,
+        liveness_failures=dict(probes.live_failures),
+    )
+    result.check(
+        "every slow client closed (4030: not reading; 1001: no pong to the server's pings)",
+        codes,
+        all(code in (4030, 1001) for code in codes),
+    )
+    result.check("closed within 60 s", result.figures["closed_after_s"], closed_after < 60)
+    result.check(
+        "tick P95 unchanged (within one histogram bucket)",
+        f"{p95_before} -> {p95_during}",
+        not p95_during > _next_bucket(before, p95_before),
+    )
+    result.check("the other players never dropped", dropped, dropped == 0)
+    result.check("liveness never failed", probes.live_failures, not probes.live_failures)
+    return result
+
+
+async def _stalled_client(
+    crowd: Crowd, port: int, n: int
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A player who joins over a raw socket with a tiny receive buffer, then never reads."""
+    import base64
+    import os
+    import socket
+
+    from openmmo.client import GatewayClient
+
+    gateway = GatewayClient(crowd.gateway_url)
+    try:
+        await gateway.register(f"{crowd.prefix}_slow_{n}_{os.getpid()}", PASSWORD)
+        await gateway.create_character(f"Slow{n}x{os.getpid() % 10000}")
+        token = gateway.token
+    finally:
+        await gateway.close()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SLOW_RCVBUF)  # before connecting
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=2**24)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET /ws?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    await reader.readuntil(b"\r\n\r\n")
+    body = b'{"type": "join_game", "seq": 1}'
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(body))
+    writer.write(bytes([0x81, 0x80 | len(body)]) + mask + masked)
+    await writer.drain()
+    cast(asyncio.Transport, writer.transport).pause_reading()  # and never again: the stall
+    return reader, writer
+
+
+async def _closed_with(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout_s: float
+) -> int | None:
+    """Wait ``timeout_s`` at most for the server to give up on a stalled client, then read
+    everything it had sent: the close code of its last frame (None: no close frame)."""
+    deadline = time.monotonic() + timeout_s
+    await asyncio.sleep(12.0)  # the zone's slow-consumer timeout is 10 s
+    cast(asyncio.Transport, writer.transport).resume_reading()
+    code: int | None = None
+    while time.monotonic() < deadline:
+        try:
+            head = await asyncio.wait_for(
+                reader.readexactly(2), max(0.1, deadline - time.monotonic())
+            )
+        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
+            break
+        length = head[1] & 0x7F
+        if length == 126:
+            length = int.from_bytes(await reader.readexactly(2), "big")
+        elif length == 127:
+            length = int.from_bytes(await reader.readexactly(8), "big")
+        payload = await reader.readexactly(length)
+        if head[0] & 0x0F == 0x8:
+            code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+            break
+    return code
+
+
 async def _login_and_drop(player: Player) -> int:
     """Log in again (retrying as a client does on 429/503); then drop the connection."""
     attempts = 0
@@ -506,4 +629,5 @@ SCENARIOS: dict[str, tuple[Scenario, list[int], frozenset[str]]] = {
     "postgres-latency": (dependency_slow, [1, 1], frozenset({"postgres"})),
     "redis-latency": (dependency_slow, [1, 1], frozenset({"redis"})),
     "reconnect-storm": (reconnect_storm, [1, 1], frozenset()),
+    "slow-client": (slow_client, [1], frozenset()),
 }

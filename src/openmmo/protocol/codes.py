@@ -120,7 +120,7 @@ class CloseCode(IntEnum):
     """WebSocket close codes (RFC 6455 section 7.4 plus our 4xxx application range)."""
 
     NORMAL = 1000  # the client left, or the server ended the session on request
-    GOING_AWAY = 1001  # never sent by the server; proxies and clients may use it
+    GOING_AWAY = 1001  # no pong to the server's pings (picows keep-alive); proxies use it too
     PROTOCOL_ERROR = 1002  # broken WebSocket framing (e.g. interleaved fragmented messages)
     POLICY_VIOLATION = 1008  # too many protocol errors
     MESSAGE_TOO_BIG = 1009  # a message larger than ``max_message_bytes``

@@ -9,6 +9,8 @@ module reassembles fragmented messages, enforcing ``max_message_bytes`` on the w
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
@@ -36,6 +38,12 @@ GAME_PATH = "/ws"
 # After our close frame, how long the peer has to answer with its own before the TCP
 # connection is closed anyway (RFC 6455 section 7.1.1: the server waits for the close).
 CLOSE_WAIT_S = 2.0
+
+# The kernel's send buffer of a game connection. Left to autotuning it grows to 4 MiB on
+# Linux, which a client that stops reading fills before the server notices it at all (the
+# slow-consumer timer starts when writes back up): 256 KiB is ten seconds of the busiest
+# crowd's snapshots, and bounds what each stalled client costs.
+SEND_BUFFER_BYTES = 256 * 1024
 
 
 class WsTransport:
@@ -80,6 +88,10 @@ class GameListener(WSListener):
         self._parts_size = 0
 
     def on_ws_connected(self, transport: WSTransport) -> None:
+        sock = transport.underlying_transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         self._session = self._sessions.connect(WsTransport(transport), self._encoding, self._token)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
