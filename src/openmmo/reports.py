@@ -1,6 +1,7 @@
 """Reports the tools write: the figures as JSON (for machines and for comparing runs) and one
 self-contained HTML page with interactive plots (plotly, its script inlined: no network
-needed to open it). Used by ``openmmo chaos``; the load test's report is to move here too.
+needed to open it). Used by ``openmmo chaos`` and ``openmmo loadtest``. plotly is the extra
+``openmmo[reports]`` (the server image has no use for it).
 """
 
 from __future__ import annotations
@@ -55,6 +56,41 @@ def histogram(title: str, x_title: str, values: Sequence[float]) -> Any:
     return figure
 
 
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_shown(c))}</td>" for c in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def page(title: str, verdict: bool | None, body: str, figures: Sequence[Any]) -> str:
+    """A self-contained page: ``title`` with its verdict, ``body`` (HTML), the figures."""
+    plots = [
+        to_html(figure, full_html=False, include_plotlyjs=(i == 0), default_width="100%")
+        for i, figure in enumerate(figures)
+    ]
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    badge = "" if verdict is None else ("PASSED" if verdict else "FAILED")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} {badge}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1000px; color: #111 }}
+table {{ border-collapse: collapse; margin: 1rem 0 }}
+th, td {{ border-bottom: 1px solid #ddd; padding: .3rem .8rem; text-align: left }}
+.pass td:first-child {{ color: #16a34a; font-weight: bold }}
+.fail td:first-child {{ color: #dc2626; font-weight: bold }}
+.badge {{ font-weight: bold; color: {"#16a34a" if verdict else "#dc2626"} }}
+</style></head><body>
+<h1>{html.escape(title)} <span class="badge">{badge}</span></h1>
+<p>{stamp}</p>
+{body}
+{"".join(plots)}
+</body></html>
+"""
+
+
 def write(
     report_dir: Path,
     name: str,
@@ -68,10 +104,6 @@ def write(
     report_dir.mkdir(parents=True, exist_ok=True)
     json_path, html_path = report_dir / f"{name}.json", report_dir / f"{name}.html"
     json_path.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    plots = [
-        to_html(figure, full_html=False, include_plotlyjs=(i == 0), default_width="100%")
-        for i, figure in enumerate(figures)
-    ]
     rows = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_shown(v))}</td></tr>"
         for k, v in result.get("figures", {}).items()
@@ -81,27 +113,8 @@ def write(
         f"</td><td>{html.escape(c['check'])}</td><td>{html.escape(_shown(c.get('value')))}</td></tr>"
         for c in result.get("checks", [])
     )
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    badge = "" if verdict is None else ("PASSED" if verdict else "FAILED")
-    html_path.write_text(
-        f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1000px; color: #111 }}
-table {{ border-collapse: collapse; margin: 1rem 0 }}
-th, td {{ border-bottom: 1px solid #ddd; padding: .3rem .8rem; text-align: left }}
-.pass td:first-child {{ color: #16a34a; font-weight: bold }}
-.fail td:first-child {{ color: #dc2626; font-weight: bold }}
-.badge {{ font-weight: bold; color: {"#16a34a" if verdict else "#dc2626"} }}
-</style></head><body>
-<h1>{html.escape(title)} <span class="badge">{badge}</span></h1>
-<p>{stamp}</p>
-<table>{rows}</table>
-<table>{checks}</table>
-{"".join(plots)}
-</body></html>
-"""
-    )
+    body = f"<table>{rows}</table><table>{checks}</table>"
+    html_path.write_text(page(title, verdict, body, figures))
     return json_path, html_path
 
 

@@ -1,6 +1,6 @@
-import xml.etree.ElementTree as ET
+import re
 
-from openmmo.loadtest.report import line_chart, render
+from openmmo.loadtest.report import figures, render, write_html
 
 
 def result(passed=True):
@@ -37,15 +37,34 @@ def result(passed=True):
     }
 
 
-def test_charts_are_valid_svg_with_a_line_per_series():
-    svg = line_chart("t", "ms", {"p50": [(0, 1), (1, 2)], "p95": [(0, 3), (1, 4)]}, guide=100)
-    root = ET.fromstring(svg.split("<svg", 1)[1].split("</svg>")[0].join(["<svg", "</svg>"]))
-    assert len(root.findall("{*}polyline") or root.findall("polyline")) == 2
+def test_the_figures_are_plotly_charts_with_a_line_per_series():
+    made = figures(result())
+    assert len(made) == 5  # players, three actions, errors
+    players, move = made[0], made[1]
+    assert [trace.name for trace in players.data] == ["playing", "target"]
+    assert [trace.name for trace in move.data] == ["p50", "p95", "p99"]
+    assert list(move.data[1].y) == [10.0, 10.0, 10.0]
 
 
-def test_the_page_shows_the_verdict_thresholds_and_five_charts():
+def test_the_page_shows_the_verdict_thresholds_and_five_charts_and_is_self_contained():
     page = render(result())
     assert "PASSED" in page and "p(95)&lt;100" in page
-    assert page.count("<svg") == 5
-    assert "http" not in page.split("<body>")[1].replace("http://g", "")  # self-contained
+    assert page.count('class="plotly-graph-div"') == 5
+    assert page.count("<script") >= 5 and "plotly" in page.lower()
+    scripts = re.findall(r'<script[^>]+src="([^"]+)"', page)
+    assert scripts == []  # plotly is inlined: the page opens with no network
     assert "FAILED" in render(result(passed=False))
+
+
+def test_without_the_reports_extra_the_page_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    import openmmo
+
+    monkeypatch.delattr(openmmo, "reports", raising=False)
+    monkeypatch.setitem(sys.modules, "openmmo.reports", None)  # as if plotly were missing
+    path = tmp_path / "loadtest.html"
+    write_html(result(), path)
+    page = path.read_text()
+    assert "PASSED" in page and "openmmo[reports]" in page
+    assert "plotly-graph-div" not in page
