@@ -66,6 +66,12 @@ async def test_dependency_link_faults(scenario, options, tmp_path):
     await _scenario(scenario, options, tmp_path)
 
 
+async def test_zone_partition(options, tmp_path):
+    """The players cut off from a live zone server (no FIN, no RST): they notice the silence,
+    resume on the other channel, and the live owner hands their characters over."""
+    await _scenario("zone-partition", options, tmp_path)
+
+
 async def test_slow_client(options, tmp_path):
     """Clients that join and stop reading are closed (4030 or the keep-alive's 1001, within
     40 s), and nobody else notices: tick P95 unchanged, nobody dropped."""

@@ -1,6 +1,8 @@
 """The resume policy: which closes a client comes back after, and how long it waits."""
 
+import asyncio
 import random
+import time
 
 import pytest
 
@@ -96,3 +98,38 @@ async def test_rejoin_gives_up_on_a_final_answer_and_at_the_deadline(monkeypatch
     monkeypatch.setattr(client, "_join_once", busy)
     with pytest.raises(GaveUp, match="character_busy"):
         await client._rejoin(deadline=0.0)
+
+
+class _SilentGame:
+    """A connection whose server stopped sending (a partition: no FIN, no RST)."""
+
+    def __init__(self, silent_for_s, closes_with=None):
+        self.last_received_at = time.monotonic() - silent_for_s
+        self.closes_with = closes_with
+        self.dropped = False
+        self._closed = asyncio.Event()
+
+    async def wait_closed(self, timeout_s=10.0):
+        if self.closes_with is not None:
+            return self.closes_with, ""
+        await asyncio.wait_for(self._closed.wait(), timeout_s)
+        return None, ""
+
+    def drop(self):
+        self.dropped = True
+        self._closed.set()
+
+
+async def test_a_silent_server_is_taken_for_a_dead_link_and_the_time_counts_from_its_silence():
+    client = ResumingClient(_Gateway(), 7, silence_s=0.2)
+    silent = _SilentGame(silent_for_s=1.0)
+    code, since = await client._until_closed_or_silent(silent)
+    assert (code, silent.dropped, client.silences) == (None, True, 1)
+    assert since == silent.last_received_at  # out of play since the last snapshot
+
+
+async def test_a_connection_that_closes_is_not_a_silence():
+    client = ResumingClient(_Gateway(), 7, silence_s=0.2)
+    closing = _SilentGame(silent_for_s=0.0, closes_with=1012)
+    code, _ = await client._until_closed_or_silent(closing)
+    assert (code, closing.dropped, client.silences) == (1012, False, 0)

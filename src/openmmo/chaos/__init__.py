@@ -24,6 +24,7 @@ from openmmo.chaos.scenarios import (
     dependency_down,
     dependency_partitioned,
     dependency_slow,
+    zone_partition,
 )
 from openmmo.chaos.world import ChaosWorld
 
@@ -39,6 +40,8 @@ async def run(name: str, opts: Options, workdir: Path | None = None) -> Result:
         opts = dataclasses.replace(opts, dependency=name.split("-")[0])
     if scenario in (dependency_partitioned, dependency_slow):
         proxied = opts.dependency
+    if scenario is zone_partition:
+        proxied = "zone1-1"
     workdir = workdir or Path(tempfile.mkdtemp(prefix=f"openmmo-chaos-{name}-"))
     world = await asyncio.to_thread(
         ChaosWorld.start, workdir, zones, throwaway, proxied, asyncio.get_running_loop()

@@ -390,6 +390,53 @@ async def reconnect_storm(
     return result
 
 
+async def zone_partition(
+    world: ChaosWorld, crowd: Crowd, timeline: Timeline, opts: Options
+) -> Result:
+    """The link between the players and one zone server cut for ``down_s`` (nothing
+    refused, nothing answered: TCP sees no end), the server itself alive and reachable by
+    the rest of the world: its players notice the silence, resume on the other channel, and
+    their characters are handed over (the live owner saves and lets go)."""
+    result = Result("zone-partition")
+    proxy = world.proxy
+    assert proxy is not None
+    victim = world.zone_servers()[0]
+    await world.seed_items([p.character_id for p in crowd.players], {"gold": 10, "potion": 2})
+    items_before = (await asyncio.to_thread(world.audit)).get("items")
+    await asyncio.sleep(2.5)
+    crowd.remember()
+    victims = [p for p in crowd.players if p.channel == victim]
+    cut_at = time.time()
+    timeline.mark(f"players cut off from {victim}")
+    proxy.set_faults(partitioned=True)
+    try:
+        await crowd.wait_back(victims, timeout_s=30)
+    finally:
+        await asyncio.sleep(max(0.0, opts.down_s - (time.time() - cut_at)))
+        proxy.heal()
+        timeline.mark("healed")
+    judge_crash(result, crowd, victims, victim, cut_at, crashed=False)
+    result.figures.update(
+        silences=sum(p.client.silences for p in victims),
+        items_before=items_before,
+        audit=await asyncio.to_thread(world.audit),
+    )
+    # judge_crash's 3 s goal is for a crash; here the client's silence timeout comes first
+    result.checks = [c for c in result.checks if not c.check.startswith("95 %")]
+    result.check(
+        "95 % back within the silence timeout (3 s) + 3 s",
+        result.figures["back_p95_s"],
+        percentile(result.back_in_play_s, 95) <= 3.0 + 3.0,
+    )
+    result.check(
+        "item count unchanged",
+        result.figures["audit"].get("items"),
+        result.figures["audit"].get("items") == items_before,
+    )
+    result.check("item audit clean", result.figures["audit"], audit_clean(result.figures["audit"]))
+    return result
+
+
 SLOW_CLIENTS = 3
 SLOW_RCVBUF = 4096  # bytes: the slow client's socket takes almost nothing before it stalls
 
@@ -630,4 +677,5 @@ SCENARIOS: dict[str, tuple[Scenario, list[int], frozenset[str]]] = {
     "redis-latency": (dependency_slow, [1, 1], frozenset({"redis"})),
     "reconnect-storm": (reconnect_storm, [1, 1], frozenset()),
     "slow-client": (slow_client, [1], frozenset()),
+    "zone-partition": (zone_partition, [1, 1], frozenset()),
 }

@@ -63,8 +63,9 @@ class ChaosWorld:
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> ChaosWorld:
         """Start the world (blocking: run it in a thread). With ``proxied`` (one of the
-        ``throwaway`` dependencies) the servers reach it through a :class:`FaultProxy`
-        served on ``loop``, the caller's event loop."""
+        ``throwaway`` dependencies, or a zone server's name) the servers reach that
+        dependency, or the players that zone server, through a :class:`FaultProxy` served on
+        ``loop``, the caller's event loop."""
         started: dict[str, Throwaway] = {}
         proxy: FaultProxy | None = None
 
@@ -104,6 +105,11 @@ class ChaosWorld:
                 zones=zones,
                 env=WORLD_ENV,
             )
+            if proxied in cluster.processes:  # players reach this zone server through it
+                zone = cluster.processes[proxied]
+                through_proxy(f"ws://127.0.0.1:{zone.server_port}/ws", zone.server_port)
+                assert proxy is not None
+                zone.env["PUBLIC_WS_URL"] = f"ws://127.0.0.1:{proxy.port}/ws"
             world = cls(cluster, database_url, admin_url, started, proxy)
             cluster.start(timeout_s=60)
             return world

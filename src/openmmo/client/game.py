@@ -88,6 +88,7 @@ class GameClient:
         self.history: deque[Message] = deque(maxlen=history)
         self.events: deque[Message] = deque(maxlen=history)
         self._received = 0
+        self.last_received_at = time.monotonic()  # when the server last sent anything
         self._waiters: list[tuple[Predicate, asyncio.Future[Message]]] = []
         self._pending: dict[int, tuple[str, float]] = {}  # seq -> (action type, sent at)
         self._latencies: dict[str, list[float]] = {}
@@ -268,6 +269,7 @@ class GameClient:
     # --- receiving ------------------------------------------------------------------------
     def _receive(self, message: Message) -> None:
         now = time.perf_counter()
+        self.last_received_at = time.monotonic()
         self._received += 1
         message["_n"] = self._received
         kind = message.get("type")

@@ -66,6 +66,9 @@ class ResumingClient:
     """One character kept in play. ``game`` is the current connection (a new
     :class:`GameClient` after every resume); ``on_resumed`` is called with it.
 
+    A server silent for ``silence_s`` (no snapshot, while they come at 10 Hz) is taken for
+    a dead link: the connection is cut and resumed like a drop.
+
     Counts what an operator wants to know: ``reconnects`` (resumes that made it back),
     ``out_of_play_s`` (for each, seconds from the drop to ``joined``), ``drops`` (close
     codes seen; ``None`` is a connection lost without a close frame)."""
@@ -78,6 +81,7 @@ class ResumingClient:
         encoding: Encoding | str = Encoding.JSON,
         backoff: Backoff | None = None,
         give_up_after_s: float = 120.0,
+        silence_s: float = 3.0,
         on_resumed: Callable[[GameClient], Any] | None = None,
     ):
         self.gateway = gateway
@@ -85,12 +89,14 @@ class ResumingClient:
         self.encoding = Encoding(encoding)
         self.backoff = backoff or Backoff()
         self.give_up_after_s = give_up_after_s
+        self.silence_s = silence_s
         self.on_resumed = on_resumed
         self.game: GameClient | None = None
         self.reconnects = 0
         self.out_of_play_s: list[float] = []
         self.drops: list[int | None] = []
         self.grants: list[tuple[float, str]] = []  # (wall-clock time, channel_id) per ticket
+        self.silences = 0  # connections cut because the server went silent
         self.stopped: str | None = None  # why it stopped resuming, once it has
         self.playing = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -122,10 +128,9 @@ class ResumingClient:
         while True:
             game = self.game
             assert game is not None
-            code, _ = await game.wait_closed(timeout_s=None)
+            code, dropped_at = await self._until_closed_or_silent(game)
             if self._closing:
                 return
-            dropped_at = time.monotonic()
             self.playing.clear()
             self.drops.append(code)
             if not should_resume(code):
@@ -141,6 +146,23 @@ class ResumingClient:
             self.playing.set()
             if self.on_resumed is not None:
                 self.on_resumed(self.game)
+
+    async def _until_closed_or_silent(self, game: GameClient) -> tuple[int | None, float]:
+        """The connection's close code, once it ends — or once the server has been silent
+        for ``silence_s`` while playing (snapshots come at least 10 times a second): a link
+        cut without a FIN or RST (a partition, a NAT that forgot us) looks like nothing at
+        all to TCP, so the client cuts it itself and resumes. Also when it ended: the player
+        has been out of play since the last message of a silent server."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                code, _ = await game.wait_closed(timeout_s=min(1.0, self.silence_s / 2))
+                return code, time.monotonic()
+            if time.monotonic() - game.last_received_at > self.silence_s:
+                self.silences += 1
+                game.drop()
+                with contextlib.suppress(TimeoutError):
+                    await game.wait_closed(timeout_s=2.0)
+                return None, game.last_received_at
 
     async def _resume(self, game: GameClient, code: int | None, deadline: float) -> GameClient:
         if code == CloseCode.TRANSFERRED:

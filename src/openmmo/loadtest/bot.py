@@ -10,6 +10,7 @@ position about once a second).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import random
@@ -49,6 +50,7 @@ _SNAPSHOT_HEAD = _PREFIX[: _PREFIX.index(b"tick") + 4]
 
 
 RESUME_DEADLINE_S = 60.0  # a bot not back in play by then counts a resume_failed
+SILENCE_S = 3.0  # a server silent this long while playing (snapshots come at 10 Hz) is gone
 
 
 class GrantRefused(RuntimeError):
@@ -150,6 +152,7 @@ class Bot:
         self.join_seq = 0
         self.join_error: str | None = None
         self.join_refused = asyncio.Event()
+        self.last_message_at = time.monotonic()
         self.backoff = Backoff(rng=rng)
 
     @property
@@ -333,6 +336,12 @@ class Bot:
         next_sync = now + 1.0
         next_move = now + self.rng.uniform(0, interval)
         while not stop.is_set() and not self.ended.is_set():
+            if time.monotonic() - self.last_message_at > SILENCE_S and self.transport:
+                self.transport.disconnect(False)  # a dead link (no FIN, no RST): resume
+                self.stats.fail("silent_server")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.ended.wait(), 5)
+                break
             await asyncio.sleep(max(0.0, next_move - loop.time()))
             now = loop.time()
             next_move += interval
@@ -432,6 +441,7 @@ class Bot:
 
     # --- receiving ------------------------------------------------------------------------
     def on_binary(self, data: bytes) -> None:
+        self.last_message_at = time.monotonic()
         if data.startswith(_SNAPSHOT_HEAD) and data[_ACK_AT - 1] == 0xCE:
             self._on_ack(int.from_bytes(data[_ACK_AT : _ACK_AT + 4], "big"))
             self.raw_snapshot = data
@@ -439,6 +449,7 @@ class Bot:
         self.on_message(msgpack.unpackb(data, raw=False))
 
     def on_message(self, message: dict[str, Any]) -> None:
+        self.last_message_at = time.monotonic()
         kind = message.get("type")
         if kind == "snapshot":
             self._on_ack(message["ack"])
