@@ -9,14 +9,19 @@ import contextlib
 import itertools
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from openmmo.client import GatewayClient, ResumingClient
+import httpx
+
+from openmmo.client import ApiError, GatewayClient, ResumingClient
 
 STEP = 0.4  # units per move, 10 moves a second
 MOVE_PER_S = STEP * 10
 PASSWORD = "correct horse battery"
 _names = itertools.count(1)
+T = TypeVar("T")
 
 
 @dataclass
@@ -57,8 +62,10 @@ class Crowd:
         async def one() -> Player:
             name = f"{self.prefix}_{next(_names)}"
             gateway = GatewayClient(self.gateway_url)
-            await gateway.register(name, PASSWORD)
-            hero = await gateway.create_character(name.replace("_", "").capitalize()[:16])
+            await _retrying(lambda: gateway.register(name, PASSWORD))
+            hero = await _retrying(
+                lambda: gateway.create_character(name.replace("_", "").capitalize()[:16])
+            )
             client = ResumingClient(gateway, hero["character_id"], give_up_after_s=give_up_after_s)
             await client.start()
             player = Player(name, gateway, client, hero["character_id"], client.grants[-1][1])
@@ -98,6 +105,23 @@ class Crowd:
                 player.mover.cancel()
         await asyncio.gather(*(p.client.close() for p in self.players), return_exceptions=True)
         await asyncio.gather(*(p.gateway.close() for p in self.players), return_exceptions=True)
+
+
+async def _retrying(call: Callable[[], Awaitable[T]], attempts: int = 10) -> T:
+    """``call()``, retried as a client does when the gateway asks it to wait (429 or 503,
+    after ``Retry-After``) or a connection breaks under load."""
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except ApiError as exc:
+            if exc.status not in (429, 503) or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(exc.retry_after_s or 1.0)
+        except httpx.TransportError:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.5)
+    raise AssertionError("unreachable")
 
 
 async def _walk(player: Player) -> None:
