@@ -1,5 +1,7 @@
 import math
 
+import pytest
+
 from openmmo.sim.combat import use_skill
 from openmmo.sim.step import Inputs, start, step
 from openmmo.sim.world import NPC_ID_BASE, EntityKind, World
@@ -73,3 +75,13 @@ def test_a_hurt_rat_runs_from_its_attacker():
     run(world, 0.0, 1.0)
     after = math.dist(world.position(1), world.position(rat.entity_id))
     assert after > before + 2
+
+
+def test_a_brain_without_think_cannot_be_made():
+    from openmmo.game import Brain
+
+    class Forgetful(Brain):
+        pass
+
+    with pytest.raises(TypeError, match="think"):
+        Forgetful()  # type: ignore[abstract]

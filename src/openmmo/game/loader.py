@@ -85,11 +85,12 @@ def _forget(module_name: str) -> dict[str, ModuleType]:
         for key, mod in sys.modules.items()
         if key == module_name or key.startswith(module_name + ".")
     }
+    writes_bytecode = sys.implementation.cache_tag is not None  # else there is no .pyc
     for key, mod in gone.items():
         del sys.modules[key]
         source = getattr(mod, "__file__", None)
-        if source and source.endswith(".py"):
-            with contextlib.suppress(OSError, ValueError, NotImplementedError):
+        if writes_bytecode and source and source.endswith(".py"):
+            with contextlib.suppress(OSError):
                 Path(importlib.util.cache_from_source(source)).unlink(missing_ok=True)
     return gone
 

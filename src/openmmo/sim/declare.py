@@ -9,6 +9,7 @@ message naming the declaration, instead of surfacing as a wrong number in play.
 
 from __future__ import annotations
 
+import abc
 import math
 import random
 import re
@@ -146,15 +147,17 @@ class Loot:
         return items
 
 
-class Brain:
+class Brain(abc.ABC):
     """How an NPC kind behaves: :meth:`think` runs once per tick for each living NPC.
 
     Brains see the same facade as hooks. Built-in ones are in :mod:`openmmo.sim.brains`; a
-    game subclasses this (or passes any object with a ``think`` method).
+    game subclasses this and defines ``think`` (a subclass without it cannot be created:
+    the game fails to load with a TypeError naming it).
     """
 
+    @abc.abstractmethod
     def think(self, zone: Zone, npc: Npc, dt: float) -> None:
-        raise NotImplementedError
+        """Act for ``npc`` this tick (``dt`` seconds since the last)."""
 
 
 @dataclass(frozen=True, slots=True)
