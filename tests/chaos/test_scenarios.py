@@ -22,32 +22,41 @@ REPORTS = Path(__file__).resolve().parents[2] / "reports"
 
 
 async def _scenario(name, options, tmp_path):
+    """Run scenario ``name``, write its report, print its figures; the test asserts."""
     result = await run(name, options, tmp_path)
     write_report(result, REPORTS)
     shown = {k: v for k, v in result.figures.items() if k not in ("timeline", "audit")}
     print(f"\n[chaos] {name}: {shown}")
-    assert result.passed, result.failed()
     return result
 
 
 async def test_kill_zone(options, tmp_path):
     """kill -9 of a zone server under play: 95 % back within 3 s, all within 10 s, at most
     1 s of movement lost, items unchanged, no grant to it once known dead."""
-    await _scenario("kill-zone", options, tmp_path)
+    result = await _scenario("kill-zone", options, tmp_path)
+    assert result.passed, result.failed()
+    assert result.figures["victims"] > 0
+    assert result.figures["back_p95_s"] <= 3.0
+    assert result.figures["grants_to_dead_after_known_dead"] == 0
 
 
 async def test_rolling_restart(options, tmp_path):
     """Every zone server drained and replaced in turn: players moved by transfer, not
     dropped; error rate < 0.1 %; nobody loses progress."""
     result = await _scenario("rolling-restart", options, tmp_path)
+    assert result.passed, result.failed()
     assert result.figures["moved_by_transfer"] >= options.players
+    assert result.figures["told_to_reconnect"] == 0
 
 
 @pytest.mark.parametrize("dependency", ["redis", "postgres", "rabbitmq"])
 async def test_dependency_down(dependency, options, tmp_path):
     """A dependency down under play: tick P95 unchanged, liveness never fails, nobody
     logged out, nothing confirmed lost, recovery without restarts."""
-    await _scenario(f"{dependency}-down", options, tmp_path)
+    result = await _scenario(f"{dependency}-down", options, tmp_path)
+    assert result.passed, result.failed()
+    assert result.figures["logged_out"] == 0 and result.figures["players_dropped"] == 0
+    assert result.figures["recovered_after_s"] is not None
 
 
 # Short: one of each fault kind; make chaos: every dependency with every fault.
@@ -63,25 +72,35 @@ async def test_dependency_link_faults(scenario, options, tmp_path):
     """The link to a dependency cut (a partition: nothing refused, everything waits) or slow
     (+200 ms each way, 5 % of packets held a retransmission), behind a fault-injecting
     proxy: the same checks as a dependency down."""
-    await _scenario(scenario, options, tmp_path)
+    result = await _scenario(scenario, options, tmp_path)
+    assert result.passed, result.failed()
+    assert result.figures["liveness_failures"] == {}
 
 
 async def test_zone_partition(options, tmp_path):
     """The players cut off from a live zone server (no FIN, no RST): they notice the silence,
     resume on the other channel, and the live owner hands their characters over."""
-    await _scenario("zone-partition", options, tmp_path)
+    result = await _scenario("zone-partition", options, tmp_path)
+    assert result.passed, result.failed()
+    assert result.figures["silences"] == result.figures["victims"] > 0
 
 
 async def test_slow_client(options, tmp_path):
     """Clients that join and stop reading are closed (4030 or the keep-alive's 1001, within
     40 s), and nobody else notices: tick P95 unchanged, nobody dropped."""
-    await _scenario("slow-client", options, tmp_path)
+    result = await _scenario("slow-client", options, tmp_path)
+    assert result.passed, result.failed()
+    assert set(result.figures["close_codes"]) <= {4030, 1001}
+    assert result.figures["players_dropped"] == 0
 
 
 async def test_reconnect_storm(options, tmp_path):
     """Every player logs in again and drops at once: all back within 30 s, login errors
     < 0.1 %."""
-    await _scenario("reconnect-storm", options, tmp_path)
+    result = await _scenario("reconnect-storm", options, tmp_path)
+    assert result.passed, result.failed()
+    assert result.figures["everyone_back_after_s"] <= 30
+    assert result.figures["login_error_rate"] < 0.001
 
 
 async def test_load_test_bots_resume_after_a_kill_with_their_own_accounts(cluster, tmp_path):

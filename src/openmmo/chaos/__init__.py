@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,25 +47,16 @@ async def run(name: str, opts: Options, workdir: Path | None = None) -> Result:
     world = await asyncio.to_thread(
         ChaosWorld.start, workdir, zones, throwaway, proxied, asyncio.get_running_loop()
     )
-    crowd = Crowd(world.cluster.gateway_url)
-    timeline = Timeline()
-    sampler: asyncio.Task[None] | None = None
     try:
-        await crowd.join(opts.players)
-        timeline = Timeline()
-        sampler = asyncio.create_task(timeline.sample(crowd))
-        result = await scenario(world, crowd, timeline, opts)
+        return await _under_play(
+            world.cluster.gateway_url, opts, lambda crowd, t: scenario(world, crowd, t, opts)
+        )
     finally:
-        if sampler is not None:
-            sampler.cancel()
-        await crowd.close()
         if world.proxy is not None:
             world.proxy.heal()
         await asyncio.to_thread(world.close)
         if world.proxy is not None:
             await world.proxy.close()
-    result.figures["timeline"] = {"samples": timeline.samples, "events": timeline.events}
-    return result
 
 
 async def run_kube(name: str, opts: Options, kube: Any, gateway_url: str) -> Result:
@@ -73,6 +65,16 @@ async def run_kube(name: str, opts: Options, kube: Any, gateway_url: str) -> Res
     from openmmo.chaos.kube import KUBE
 
     scenario = KUBE[name]
+    return await _under_play(gateway_url, opts, lambda crowd, t: scenario(kube, crowd, t, opts))
+
+
+async def _under_play(
+    gateway_url: str,
+    opts: Options,
+    scenario: Callable[[Crowd, Timeline], Awaitable[Result]],
+) -> Result:
+    """Join ``opts.players`` through ``gateway_url``, sample them while ``scenario`` runs,
+    leave; the result carries the timeline in ``figures["timeline"]``."""
     crowd = Crowd(gateway_url)
     timeline = Timeline()
     sampler: asyncio.Task[None] | None = None
@@ -80,7 +82,7 @@ async def run_kube(name: str, opts: Options, kube: Any, gateway_url: str) -> Res
         await crowd.join(opts.players)
         timeline = Timeline()
         sampler = asyncio.create_task(timeline.sample(crowd))
-        result = await scenario(kube, crowd, timeline, opts)
+        result = await scenario(crowd, timeline)
     finally:
         if sampler is not None:
             sampler.cancel()

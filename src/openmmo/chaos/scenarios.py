@@ -79,7 +79,7 @@ async def kill_zone(world: ChaosWorld, crowd: Crowd, timeline: Timeline, opts: O
     result = Result("kill-zone")
     victim = world.zone_servers()[0]
     await world.seed_items([p.character_id for p in crowd.players], {"gold": 10, "potion": 2})
-    items_before = (await asyncio.to_thread(world.audit)).get("items")
+    items_before = (await world.audit()).get("items")
     await asyncio.sleep(2.5)  # everyone walking; hot checkpoints every second
     crowd.remember()
     victims = [p for p in crowd.players if p.channel == victim]
@@ -89,14 +89,18 @@ async def kill_zone(world: ChaosWorld, crowd: Crowd, timeline: Timeline, opts: O
     await crowd.wait_back(victims, timeout_s=20)
     timeline.mark("victims back")
     judge_crash(result, crowd, victims, victim, killed_at)
-    result.figures.update(items_before=items_before, audit=await asyncio.to_thread(world.audit))
-    result.check(
-        "item count unchanged",
-        result.figures["audit"].get("items"),
-        result.figures["audit"].get("items") == items_before,
-    )
-    result.check("item audit clean", result.figures["audit"], audit_clean(result.figures["audit"]))
+    await _judge_items(result, world, items_before)
     return result
+
+
+async def _judge_items(
+    result: Result, world: ChaosWorld, items_before: dict[str, int] | None
+) -> None:
+    """The audit after the fault: the same item totals as before, the ledger clean."""
+    audit = await world.audit()
+    result.figures.update(items_before=items_before, audit=audit)
+    result.check("item count unchanged", audit.get("items"), audit.get("items") == items_before)
+    result.check("item audit clean", audit, audit_clean(audit))
 
 
 def judge_crash(
@@ -106,6 +110,7 @@ def judge_crash(
     victim: str,
     killed_at: float,
     crashed: bool = True,
+    p95_goal_s: float = 3.0,
 ) -> None:
     """The figures and checks of a zone server lost under play (``crashed``: killed, not
     drained): who came back how fast, what they lost, and whether anyone was sent to the
@@ -131,7 +136,11 @@ def judge_crash(
     result.check(
         "every victim back in play", f"{len(back)}/{len(victims)}", len(back) == len(victims)
     )
-    result.check("95 % back within 3 s", result.figures["back_p95_s"], percentile(back, 95) <= 3.0)
+    result.check(
+        f"95 % back within {p95_goal_s:g} s",
+        result.figures["back_p95_s"],
+        percentile(back, 95) <= p95_goal_s,
+    )
     result.check("all back within 10 s", result.figures["back_max_s"], max(back, default=99) <= 10)
     limit = 1.5 if crashed else 0.5  # a checkpoint interval (+ a snapshot in flight); a drain saves
     result.check(
@@ -155,7 +164,7 @@ async def rolling_restart(
     name, as a Deployment's new pod), ready before the next one goes."""
     result = Result("rolling-restart")
     await world.seed_items([p.character_id for p in crowd.players], {"gold": 10, "potion": 2})
-    items_before = (await asyncio.to_thread(world.audit)).get("items")
+    items_before = (await world.audit()).get("items")
     await asyncio.sleep(1.5)
     moves_before = _moves(crowd)
     codes: list[int | None] = []
@@ -194,15 +203,8 @@ async def rolling_restart(
         errors=errors,
         actions=actions,
         error_rate=round(errors / actions, 6) if actions else None,
-        items_before=items_before,
-        audit=await asyncio.to_thread(world.audit),
     )
     result.check("every server exited 0", exits, all(code == 0 for code in exits.values()))
-    result.check(
-        "item count unchanged",
-        result.figures["audit"].get("items"),
-        result.figures["audit"].get("items") == items_before,
-    )
     result.check("everyone in play at the end", crowd.playing(), all_back)
     result.check(
         "error rate < 0.1 %",
@@ -219,7 +221,7 @@ async def rolling_restart(
         result.figures["lost_movement_max_s"],
         max(lost, default=math.inf) <= 0.5,
     )
-    result.check("item audit clean", result.figures["audit"], audit_clean(result.figures["audit"]))
+    await _judge_items(result, world, items_before)
     return result
 
 
@@ -243,21 +245,7 @@ async def dependency_partitioned(
 ) -> Result:
     """Cut the link to the dependency for ``down_s`` (a partition: nothing is refused,
     everything waits), then heal it."""
-    proxy = world.proxy
-    assert proxy is not None
-
-    async def heal() -> None:
-        proxy.heal()
-
-    return await _dependency_fault(
-        world,
-        crowd,
-        timeline,
-        opts,
-        "partition",
-        ("partitioned", lambda: proxy.set_faults(partitioned=True)),
-        ("healed", heal),
-    )
+    return await _link_fault(world, crowd, timeline, opts, "partition", "partitioned")
 
 
 async def dependency_slow(
@@ -265,20 +253,34 @@ async def dependency_slow(
 ) -> Result:
     """200 ms added each way on the link to the dependency, and 5 % of its packets "lost"
     (held a retransmission timeout), for ``down_s``."""
+    return await _link_fault(
+        world, crowd, timeline, opts, "latency", "+200 ms, 5 % loss", latency_s=0.2, loss=0.05
+    )
+
+
+async def _link_fault(
+    world: ChaosWorld,
+    crowd: Crowd,
+    timeline: Timeline,
+    opts: Options,
+    kind: str,
+    label: str,
+    latency_s: float = 0.0,
+    loss: float = 0.0,
+) -> Result:
+    """A fault on the proxy in front of the dependency (a partition unless latency or
+    loss are given), healed after ``down_s``."""
     proxy = world.proxy
     assert proxy is not None
+
+    def inject() -> None:
+        proxy.set_faults(latency_s=latency_s, loss=loss, partitioned=not (latency_s or loss))
 
     async def heal() -> None:
         proxy.heal()
 
     return await _dependency_fault(
-        world,
-        crowd,
-        timeline,
-        opts,
-        "latency",
-        ("+200 ms, 5 % loss", lambda: proxy.set_faults(latency_s=0.2, loss=0.05)),
-        ("healed", heal),
+        world, crowd, timeline, opts, kind, (label, inject), ("healed", heal)
     )
 
 
@@ -336,7 +338,7 @@ async def _dependency_fault(
         if saves_landed_at is None
         else round(saves_landed_at - back_at, 3),
         restarted_processes=[n for n, pid in world.pids().items() if pid != pids[n]],
-        audit=await asyncio.to_thread(world.audit),
+        audit=await world.audit(),
     )
     result.check(
         "tick P95 unchanged (within one histogram bucket)",
@@ -411,7 +413,7 @@ async def zone_partition(
     assert proxy is not None
     victim = world.zone_servers()[0]
     await world.seed_items([p.character_id for p in crowd.players], {"gold": 10, "potion": 2})
-    items_before = (await asyncio.to_thread(world.audit)).get("items")
+    items_before = (await world.audit()).get("items")
     await asyncio.sleep(2.5)
     crowd.remember()
     victims = [p for p in crowd.players if p.channel == victim]
@@ -424,26 +426,11 @@ async def zone_partition(
         await asyncio.sleep(max(0.0, opts.down_s - (time.time() - cut_at)))
         proxy.heal()
         timeline.mark("healed")
-    judge_crash(result, crowd, victims, victim, cut_at, crashed=False)
-    result.figures.update(
-        silences=sum(p.client.silences for p in victims),
-        items_before=items_before,
-        audit=await asyncio.to_thread(world.audit),
-    )
-    # judge_crash's 3 s goal is for a crash: here the client's 3 s silence timeout comes
-    # first, and the live owner then saves and hands over every character it is asked for
-    result.checks = [c for c in result.checks if not c.check.startswith("95 %")]
-    result.check(
-        "95 % back within 10 s",
-        result.figures["back_p95_s"],
-        percentile(result.back_in_play_s, 95) <= 10.0,
-    )
-    result.check(
-        "item count unchanged",
-        result.figures["audit"].get("items"),
-        result.figures["audit"].get("items") == items_before,
-    )
-    result.check("item audit clean", result.figures["audit"], audit_clean(result.figures["audit"]))
+    # the client's 3 s silence timeout comes first, then the live owner saves and hands
+    # over every character it is asked for (8 joins at a time on the other channel)
+    judge_crash(result, crowd, victims, victim, cut_at, crashed=False, p95_goal_s=10.0)
+    result.figures["silences"] = sum(p.client.silences for p in victims)
+    await _judge_items(result, world, items_before)
     return result
 
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from openmmo.chaos.proxy import FaultProxy
+from openmmo.storage import StorageUnavailable
+from openmmo.storage.sql import SqlStorage, create_engine
 from openmmo.testing.cluster import Cluster
 from openmmo.testing.services import (
     PG_ADMIN_URL,
@@ -138,46 +138,39 @@ class ChaosWorld:
             for name, proc in self.cluster.processes.items()
         }
 
-    def audit(self) -> dict[str, Any]:
-        """``openmmo admin audit`` against the world's database: item totals and ledger
-        discrepancies (``{"error": ...}`` if it could not run)."""
-        run = subprocess.run(
-            [sys.executable, "-m", "openmmo", "admin", "audit"],
-            env=self.cluster.base_env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+    @contextlib.asynccontextmanager
+    async def storage(self) -> AsyncIterator[SqlStorage]:
+        """The world's database, directly (not through a scenario's proxy)."""
+        engine = create_engine(self.database_url)
         try:
-            audit: dict[str, Any] = json.loads(run.stdout)
-        except ValueError:
-            return {"error": (run.stdout + run.stderr).strip()[-300:]}
-        return audit
+            yield SqlStorage(engine)
+        finally:
+            await engine.dispose()
+
+    async def audit(self) -> dict[str, Any]:
+        """What ``openmmo admin audit`` reports: item totals and ledger discrepancies
+        (``{"error": ...}`` if the database cannot be read)."""
+        try:
+            async with self.storage() as storage:
+                totals, discrepancies = await storage.item_totals(), await storage.audit_items()
+        except StorageUnavailable as exc:
+            return {"error": str(exc)[:300]}
+        return {"items": totals, "discrepancies": [asdict(d) for d in discrepancies]}
 
     async def seed_items(self, character_ids: list[int], items: dict[str, int]) -> None:
         """Give characters in play items, as their owner would (fenced by its epoch, with
         ledger rows), so that a scenario's audit has something to count."""
-        from sqlalchemy import select
-
-        from openmmo.storage.schema import characters
-        from openmmo.storage.sql import SqlStorage, create_engine
-
-        engine = create_engine(self.database_url)
-        storage = SqlStorage(engine)
-        try:
-            async with engine.connect() as connection:
-                rows = await connection.execute(
-                    select(
-                        characters.c.character_id,
-                        characters.c.owner_server,
-                        characters.c.owner_epoch,
-                    ).where(characters.c.character_id.in_(character_ids))
+        async with self.storage() as storage:
+            for character_id in character_ids:
+                character = await storage.load_character(character_id)
+                assert character is not None and character.owner_server, character_id
+                await storage.grant_items(
+                    character_id,
+                    items,
+                    "chaos_seed",
+                    character.owner_server,
+                    character.owner_epoch,
                 )
-                owners = [(r.character_id, r.owner_server, r.owner_epoch) for r in rows]
-            for character_id, owner, epoch in owners:
-                await storage.grant_items(character_id, items, "chaos_seed", owner, epoch)
-        finally:
-            await engine.dispose()
 
 
 def audit_clean(audit: dict[str, Any]) -> bool:

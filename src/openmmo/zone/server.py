@@ -180,6 +180,7 @@ class ZoneServer:
         except DirectoryUnavailable:
             return 0
         now = self.clock.time()
+        targets = {c.server_id: c for c in channels}
         room = {
             c.server_id: c.max_players - c.players
             for c in channels
@@ -201,7 +202,7 @@ class ZoneServer:
             if room[target] <= 0:
                 del room[target]
             moving.append(session)
-            tasks.append(asyncio.create_task(transfer.move(rt, session, target)))
+            tasks.append(asyncio.create_task(transfer.move(rt, session, targets[target])))
         if tasks:  # one that takes longer finishes by itself (the drain closes its session)
             await asyncio.wait(tasks, timeout=self.handoff_timeout_s)
         return sum(1 for s in moving if s.phase is Phase.CLOSED)

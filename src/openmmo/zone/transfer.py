@@ -75,10 +75,11 @@ def start(
     rt.spawn(_transfer(rt, session, zone_id, arrival, channel_id, seq))
 
 
-async def move(rt: ZoneRuntime, session: Session, channel_id: str) -> None:
-    """Transfer a player to ``channel_id`` of this zone now (a drain), awaited by the caller."""
+async def move(rt: ZoneRuntime, session: Session, channel: ChannelInfo) -> None:
+    """Transfer a player to ``channel`` of this zone now (a drain: the caller read the
+    directory once for all its players), awaited by the caller."""
     session.apply(Event.TRANSFER)
-    await _transfer(rt, session, rt.spec.zone_id, None, channel_id, None)
+    await _transfer(rt, session, rt.spec.zone_id, None, channel.server_id, None, channel)
 
 
 def _pick(
@@ -98,12 +99,15 @@ async def _transfer(
     arrival: tuple[float, float] | None,
     channel_id: str | None,
     seq: int | None,
+    chosen: ChannelInfo | None = None,
 ) -> None:
     label = rt.play.label
-    try:
-        channel = _pick(rt, await rt.directory.channels(), zone_id, channel_id)
-    except DirectoryUnavailable:
-        channel = None
+    channel = chosen
+    if channel is None:
+        try:
+            channel = _pick(rt, await rt.directory.channels(), zone_id, channel_id)
+        except DirectoryUnavailable:
+            channel = None
     if session.phase is not Phase.TRANSFERRING:
         return  # the player left meanwhile; leaving saved them
     if channel is None:
