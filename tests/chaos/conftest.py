@@ -9,14 +9,7 @@ import os
 import pytest
 
 from openmmo.chaos import Options
-from openmmo.testing.cluster import Cluster
-from openmmo.testing.services import (
-    RABBITMQ_URL,
-    REDIS_URL,
-    create_database,
-    drop_database,
-    namespace,
-)
+from openmmo.testing.cluster import on_shared_services
 
 LONG = os.environ.get("OPENMMO_CHAOS_LONG") == "1"
 
@@ -28,19 +21,6 @@ def options() -> Options:
 
 @pytest.fixture
 def cluster(tmp_path):
-    database = create_database()
-    world = Cluster(
-        tmp_path,
-        database_url=database,
-        redis_url=REDIS_URL,
-        rabbitmq_url=RABBITMQ_URL,
-        namespace=namespace(),
-        zones=[1, 1],
-        env={"AUTH_RATE_PER_IP": "500", "AUTH_BURST_PER_IP": "1000"},
-    )
-    try:
-        world.start()
+    env = {"AUTH_RATE_PER_IP": "500", "AUTH_BURST_PER_IP": "1000"}
+    with on_shared_services(tmp_path, [1, 1], env=env) as world:
         yield world
-    finally:
-        world.stop_all()
-        drop_database(database)

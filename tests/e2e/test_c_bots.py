@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from openmmo.testing.cluster import on_shared_services
 from openmmo.testing.local import free_port
 from openmmo.testing.services import wait_port
 
@@ -100,30 +101,8 @@ def test_reference_server_answers_the_same_protocol(binaries, tmp_path):
 
 @pytest.fixture
 def two_channels(tmp_path):
-    from openmmo.testing.cluster import Cluster
-    from openmmo.testing.services import (
-        RABBITMQ_URL,
-        REDIS_URL,
-        create_database,
-        drop_database,
-        namespace,
-    )
-
-    database = create_database()
-    cluster = Cluster(
-        tmp_path / "cluster",
-        database_url=database,
-        redis_url=REDIS_URL,
-        rabbitmq_url=RABBITMQ_URL,
-        namespace=namespace(),
-        zones=[1, 1],
-    )
-    try:
-        cluster.start()
+    with on_shared_services(tmp_path / "cluster", [1, 1]) as cluster:
         yield cluster
-    finally:
-        cluster.stop_all()
-        drop_database(database)
 
 
 def test_bots_resume_on_the_other_channel_when_theirs_is_killed(two_channels, binaries, tmp_path):

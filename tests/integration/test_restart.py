@@ -7,36 +7,16 @@ import pytest
 
 from openmmo.client import GameClient, GatewayClient
 from openmmo.client.game import GameError
-from openmmo.testing.cluster import Cluster
-from openmmo.testing.services import (
-    RABBITMQ_URL,
-    REDIS_URL,
-    create_database,
-    drop_database,
-    namespace,
-)
+from openmmo.testing.cluster import on_shared_services
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def cluster(tmp_path):
-    database = create_database()
-    world = Cluster(
-        tmp_path,
-        database_url=database,
-        redis_url=REDIS_URL,
-        rabbitmq_url=RABBITMQ_URL,
-        namespace=namespace(),
-        zones=[1, 1],
-        env={"OWNERSHIP_LEASE_S": "30"},  # the lease alone would hold them for 30 s
-    )
-    try:
-        world.start()
+    # the lease alone would hold the characters for 30 s
+    with on_shared_services(tmp_path, [1, 1], env={"OWNERSHIP_LEASE_S": "30"}) as world:
         yield world
-    finally:
-        world.stop_all()
-        drop_database(database)
 
 
 async def test_a_server_restarted_under_its_name_lets_its_players_play_elsewhere(cluster):

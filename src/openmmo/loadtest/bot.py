@@ -24,7 +24,7 @@ import numpy as np
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 from openmmo.client.resume import Backoff, should_resume
-from openmmo.loadtest.scenario import Scenario
+from openmmo.loadtest.scenario import LATENCIES, Scenario
 from openmmo.loadtest.stats import Histogram
 from openmmo.protocol.codes import Encoding
 from openmmo.protocol.snapshot import ENTITY_DTYPE, FLAG_DEAD, TickPrefix
@@ -66,17 +66,7 @@ class BotStats:
     """Numbers of one worker for one reporting interval."""
 
     def __init__(self) -> None:
-        self.latency: dict[str, Histogram] = {
-            name: Histogram()
-            for name in (
-                "ack_move",
-                "ack_attack",
-                "ack_chat",
-                "http_req_duration",
-                "ws_connecting",
-                "back_in_play",
-            )
-        }
+        self.latency: dict[str, Histogram] = {name: Histogram() for name in LATENCIES}
         self.requests = 0  # everything that can fail: HTTP calls, connects, actions
         self.failures: dict[str, int] = {}
         self.sent: dict[str, int] = {}

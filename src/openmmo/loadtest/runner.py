@@ -15,18 +15,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from openmmo.loadtest.report import write_html
-from openmmo.loadtest.scenario import Scenario
+from openmmo.loadtest.scenario import LATENCIES, Scenario
 from openmmo.loadtest.stats import Histogram
 from openmmo.loadtest.worker import worker_main
-
-LATENCIES = (
-    "ack_move",
-    "ack_attack",
-    "ack_chat",
-    "http_req_duration",
-    "ws_connecting",
-    "back_in_play",  # from a dropped connection to `joined` again (ms)
-)
 
 
 @dataclass

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -224,3 +225,40 @@ class Cluster:
         tb: TracebackType | None,
     ) -> None:
         self.stop_all()
+
+
+@contextlib.contextmanager
+def on_shared_services(
+    workdir: Path,
+    zones: list[int],
+    *,
+    env: dict[str, str] | None = None,
+    matchmakers: int = 0,
+) -> Iterator[Cluster]:
+    """A started :class:`Cluster` on the machine's PostgreSQL (a database of its own, dropped
+    after), Redis and RabbitMQ (a namespace of its own); every process stopped after."""
+    from openmmo.testing.services import (
+        RABBITMQ_URL,
+        REDIS_URL,
+        create_database,
+        drop_database,
+        namespace,
+    )
+
+    database = create_database()
+    cluster = Cluster(
+        workdir,
+        database_url=database,
+        redis_url=REDIS_URL,
+        rabbitmq_url=RABBITMQ_URL,
+        namespace=namespace(),
+        zones=zones,
+        env=env,
+        matchmakers=matchmakers,
+    )
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop_all()
+        drop_database(database)
