@@ -31,7 +31,11 @@ ConfigOption = Annotated[
 ]
 
 
-def _settings(config: Path | None, signing: bool = False, **overrides: Any) -> Settings:
+def _settings(
+    config: Path | None, signing: bool = False, log_format: str | None = None, **overrides: Any
+) -> Settings:
+    """The settings, and logging configured by them; ``log_format`` is this command's default,
+    for when neither the environment nor the config file sets LOG_FORMAT."""
     try:
         settings = load_settings(config, **{k: v for k, v in overrides.items() if v is not None})
         if signing:
@@ -39,6 +43,8 @@ def _settings(config: Path | None, signing: bool = False, **overrides: Any) -> S
     except ConfigError as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
+    if log_format is not None and "log_format" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"log_format": log_format})
     configure_logging(settings.log_level, settings.log_format)
     return settings
 
@@ -125,10 +131,10 @@ def up(
     from openmmo.compose import game_of
     from openmmo.roles import run, up_main
 
-    overrides: dict[str, Any] = {"server_port": port, "bind_host": host}
-    if "LOG_FORMAT" not in os.environ:
-        overrides["log_format"] = "console"
-    settings = _settings(config, signing=True, **overrides)
+    # Console lines for the person at the terminal; the server roles default to JSON.
+    settings = _settings(
+        config, signing=True, log_format="console", server_port=port, bind_host=host
+    )
     try:
         game = game_of(settings)
     except ConfigError as exc:

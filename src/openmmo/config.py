@@ -252,7 +252,13 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Lowest level logged."
     )
-    log_format: Literal["json", "console"] = Field("json", description="Log line format.")
+    log_format: Literal["json", "console"] = Field(
+        "json",
+        description="`json`: one JSON object per line, for log collectors; the default of "
+        "`openmmo gateway`, `zone`, `matchmaker`, `migrate` and `admin` (the fields: "
+        "[logs how-to](../howto/logs.md)). `console`: readable lines; the default of "
+        "`openmmo up` (LOG_FORMAT or the config file's `log_format` win over it).",
+    )
 
     @model_validator(mode="before")
     @classmethod

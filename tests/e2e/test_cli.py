@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -139,3 +140,60 @@ def test_each_role_serves_health_metrics_and_stops_on_sigterm(tmp_path, role):
     assert any(line["event"] == "stopping" for line in lines)
     down = openmmo("healthcheck", env={"HEALTH_PORT": str(health)})
     assert down.returncode == 1
+
+
+def stderr_of_up(cwd, env=None, args=()):
+    """The stderr lines of `openmmo up` on free ports, started, ready, then sent SIGTERM."""
+    cwd.mkdir()
+    gateway, zones = free_port(), f"{free_port()},{free_port()}"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "openmmo",
+            "up",
+            "--port",
+            str(gateway),
+            "--zone-ports",
+            zones,
+            *args,
+        ],
+        env={
+            **{k: v for k, v in os.environ.items() if k.upper() != "LOG_FORMAT"},
+            "JWT_SECRET": TEST_JWT_SECRET,
+            **(env or {}),
+        },
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{gateway}/health/ready")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    return stderr.decode().splitlines()
+
+
+def test_up_logs_console_lines_unless_json_is_asked_for(tmp_path):
+    """`openmmo up` is run by a person: readable lines; the server roles default to JSON (the
+    test above). LOG_FORMAT, or the config file's log_format, win over up's default."""
+    console = stderr_of_up(tmp_path / "default")
+    started = [line for line in console if " zone_started " in line]
+    assert len(started) == 2, console
+    for line in started:
+        assert re.match(
+            r"\d{4}-\d\d-\d\dT[\d:.]+Z \[info\s*\] zone_started\s+\[openmmo\.zone\]", line
+        )
+    assert not [line for line in console if line.startswith("{")], console
+    config = tmp_path / "server.yaml"
+    config.write_text("log_format: json\n")
+    for name, env, args in (
+        ("env", {"LOG_FORMAT": "json"}, ()),
+        ("config", None, ("--config", str(config))),
+    ):
+        records = [json.loads(line) for line in stderr_of_up(tmp_path / name, env, args)]
+        zones = sorted(r["zone"] for r in records if r["event"] == "zone_started")
+        assert zones == ["town", "wilds"], name
+        assert {r["logger"] for r in records} >= {"openmmo.zone", "uvicorn.error"}, name
