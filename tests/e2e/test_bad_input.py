@@ -2,10 +2,13 @@
 connected player notices nothing."""
 
 import asyncio
+import json
+import time
 
 import pytest
 
 from openmmo.client import GameClient
+from openmmo.logs import PEER_ERROR_INTERVAL_S
 from openmmo.protocol.codes import CloseCode
 
 pytestmark = pytest.mark.e2e
@@ -148,3 +151,39 @@ async def test_the_gateway_bounds_request_headers_with_431(world):
     assert await _http_status(world.gateway_port, ok) == 200
     big = b"GET /version HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 20_000 + b"\r\n\r\n"
     assert await _http_status(world.gateway_port, big) == 431
+
+
+OVERSIZED = bytes([0x81, 0xFF]) + (1 << 20).to_bytes(8, "big") + b"\x00" * 4  # says 1 MiB follows
+BAD_OPCODE = bytes([0x83, 0x80]) + b"\x00" * 4  # opcode 3 is reserved (RFC 6455 section 5.2)
+
+
+async def close_code_after(port, frame):
+    """Upgrade without a token, send ``frame``: the code of the close frame the server sends."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(upgrade_request("/ws"))
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(frame)
+    header = await asyncio.wait_for(reader.readexactly(2), 10)
+    payload = await reader.readexactly(header[1] & 0x7F)
+    writer.close()
+    assert header[0] == 0x88, header  # nothing else comes before the close in phase AUTH
+    return int.from_bytes(payload[:2], "big")
+
+
+async def test_frames_breaking_the_protocol_log_a_few_warnings_and_no_error(world, players):
+    """Regression: every oversized frame or bad opcode logged an ERROR `WS parser error`, so
+    any client could fill the servers' logs with errors. They are warnings now, at most one
+    per PEER_ERROR_INTERVAL_S per process, and the connection still closes as documented."""
+    bystander = await players(1)
+    seen = len(world.log_lines())
+    started = time.monotonic()
+    for _ in range(30):
+        assert await close_code_after(world.zone_ports[0], OVERSIZED) == CloseCode.MESSAGE_TOO_BIG
+        assert await close_code_after(world.zone_ports[1], BAD_OPCODE) == CloseCode.PROTOCOL_ERROR
+    elapsed_s = time.monotonic() - started
+    lines = [json.loads(line) for line in world.log_lines()[seen:] if line.startswith("{")]
+    parser = [line for line in lines if line["event"].startswith("WS parser")]
+    assert [line["level"] for line in parser] == ["warning"] * len(parser), parser
+    assert len(parser) <= 1 + elapsed_s // PEER_ERROR_INTERVAL_S, parser
+    assert not [line for line in lines if line["level"] == "error"], lines
+    await assert_unaffected(bystander)
