@@ -59,6 +59,7 @@ def gateway(
     from openmmo.roles import gateway_main, run
 
     settings = _settings(config, signing=True, server_port=port)
+    _tracing("openmmo-gateway")
     try:
         game_of(settings)  # it shows the game's zones and creates characters of its classes
     except ConfigError as exc:
@@ -78,6 +79,7 @@ def zone(
     from openmmo.roles import run, zone_main
 
     settings = _settings(config, signing=True, world_zone_id=zone_id, server_port=port)
+    _tracing("openmmo-zone")
     try:
         zone_spec(settings.world_zone_id, settings)
     except ConfigError as exc:
@@ -98,7 +100,20 @@ def matchmaker(config: ConfigOption = None) -> None:
             "queues the gateways write to Redis (`openmmo up` runs one in-process instead)"
         )
         raise typer.Exit(2)
+    _tracing("openmmo-matchmaker")
     run(lambda stop: matchmaker_main(settings, stop), settings.drain_timeout_s)
+
+
+def _tracing(service_name: str) -> None:
+    """Tracing as the OTEL_* variables say: off unless they switch it on
+    (docs/howto/tracing.md). Imported here: the other commands need none of it."""
+    from openmmo.tracing import configure_tracing
+
+    try:
+        configure_tracing(service_name)
+    except ConfigError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
 
 
 def zone_ports_for(text: str, zones: int) -> list[int]:
@@ -135,6 +150,7 @@ def up(
     settings = _settings(
         config, signing=True, log_format="console", server_port=port, bind_host=host
     )
+    _tracing("openmmo")
     try:
         game = game_of(settings)
     except ConfigError as exc:

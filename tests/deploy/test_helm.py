@@ -221,6 +221,9 @@ def test_the_schema_types_every_value_and_refuses_unknown_keys():
         ("keda.matchmaker.redis.modes[0]=Dungeon Run", "keda.matchmaker.redis.modes.0"),
         ("backup.keep=0", "backup.keep"),
         ("backup.persistence.size=lots", "backup.persistence.size"),
+        ("tracing.exporter=jaeger", "tracing.exporter"),
+        ("tracing.samplerRatio=2", "tracing.samplerRatio"),
+        ("tracing.endpoint=collector:4318", "tracing.endpoint"),
     ],
 )
 def test_the_schema_refuses_a_bad_value(helm, setting, message):
@@ -255,6 +258,7 @@ def test_the_schema_refuses_a_bad_value(helm, setting, message):
             ],
             "matchmaker.autoscaling",
         ),
+        (["tracing.enabled=true", "tracing.endpoint="], "tracing.endpoint"),
     ],
 )
 def test_the_chart_refuses_inconsistent_values(helm, settings, message):
@@ -734,9 +738,14 @@ def test_openmmo_accepts_the_settings_the_chart_gives_it(helm, values):
             if "value" in entry:
                 value = entry["value"].replace("$(POD_IP)", env["POD_IP"])
                 env[name] = value.replace("$(SERVER_NAME)", env["SERVER_NAME"])
-        assert set(env) - {"POD_IP"} <= setting_names()
+        assert {n for n in env if not n.startswith("OTEL_")} - {"POD_IP"} <= setting_names()
         check = subprocess.run(
-            [sys.executable, "-c", "from openmmo.config import load_settings; load_settings()"],
+            [
+                sys.executable,
+                "-c",
+                "import os; from openmmo.config import load_settings; load_settings(); "
+                "from openmmo.tracing import exporters_wanted; exporters_wanted(os.environ)",
+            ],
             env={"PATH": os.environ["PATH"], **env},
             capture_output=True,
             text=True,
@@ -859,6 +868,37 @@ def test_network_policies_deny_by_default_and_allow_what_openmmo_needs(helm):
     policies = {p["metadata"]["name"]: p["spec"] for p in of_kind(docs, "NetworkPolicy")}
     assert policies["openmmo-matchmaker"]["ingress"] == [], "no peers: nobody gets in"
     assert not of_kind(helm.render_ci("minimal-values.yaml"), "NetworkPolicy")
+
+
+def test_tracing_sets_the_otel_variables_of_every_server_and_opens_the_collector_port(helm):
+    def egress_ports(docs):
+        rules = named(docs, "NetworkPolicy", "openmmo-egress")["spec"]["egress"]
+        return {p["port"] for rule in rules for p in rule["ports"]}
+
+    docs = helm.render_ci("default-values.yaml")
+    for deployment in of_kind(docs, "Deployment"):
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert not [n for n in env_of(container) if n.startswith("OTEL_")], "tracing is off"
+    assert 4318 not in egress_ports(docs)
+    docs = helm.render_ci("all-features-values.yaml")
+    services = set()
+    for deployment in of_kind(docs, "Deployment"):
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        env, names = env_of(container), [entry["name"] for entry in container["env"]]
+        assert names.index("SERVER_NAME") < names.index("OTEL_RESOURCE_ATTRIBUTES")
+        assert env["OTEL_TRACES_EXPORTER"]["value"] == "otlp"
+        assert (
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == "http://otel-collector.monitoring:4318"
+        )
+        assert env["OTEL_TRACES_SAMPLER_ARG"]["value"] == "0.25"
+        attributes = env["OTEL_RESOURCE_ATTRIBUTES"]["value"].split(",")
+        assert {
+            "service.instance.id=$(SERVER_NAME)",
+            "deployment.environment.name=production",
+        } <= set(attributes)
+        services.add(env["OTEL_SERVICE_NAME"]["value"])
+    assert services == {"openmmo-gateway", "openmmo-zone", "openmmo-matchmaker"}
+    assert 4318 in egress_ports(docs)
 
 
 def test_the_ingress_routes_to_the_gateway_service(helm):

@@ -7,6 +7,10 @@
   tickets), so one kind can never be accepted as the other.
 * The header ``kid`` selects the key, which allows rotation: new tokens are signed with the
   active key while retired keys still verify until their tokens expire.
+
+A join ticket may carry the W3C ``traceparent`` of the span that issued it (claim ``tp``), so
+the zone server's join continues the gateway's (or the source server's) trace. It is only a
+hint: a claim that is not a string is dropped, not refused (:mod:`openmmo.tracing`).
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ class JoinTicket:
     expires_at: float
     ticket_id: str
     transfer_id: str | None = None  # set when the ticket continues a transfer
+    traceparent: str | None = None  # the W3C trace context of the span that issued it
 
 
 class TokenService:
@@ -113,9 +118,12 @@ class TokenService:
         server_id: str,
         character_id: int | None,
         transfer_id: str | None = None,
+        *,
+        traceparent: str | None = None,
     ) -> str:
         """A ticket to one channel. With ``transfer_id`` it continues a transfer: the target
-        server claims that transfer (once) instead of acquiring the character anew."""
+        server claims that transfer (once) instead of acquiring the character anew. With
+        ``traceparent`` the join that uses it continues that trace."""
         claims: dict[str, Any] = {
             "sub": str(account_id),
             "name": username,
@@ -126,6 +134,8 @@ class TokenService:
             claims["chr"] = character_id
         if transfer_id is not None:
             claims["tid"] = transfer_id
+        if traceparent is not None:
+            claims["tp"] = traceparent
         return self._sign(claims, JOIN_TYPE, JOIN_AUDIENCE, self.ticket_ttl_s)
 
     # --- verifying ------------------------------------------------------------------------
@@ -182,6 +192,7 @@ class TokenService:
         transfer_id = claims.get("tid")
         if transfer_id is not None and (not isinstance(transfer_id, str) or character_id is None):
             raise TokenError("join ticket has an invalid transfer")
+        traceparent = claims.get("tp")
         return JoinTicket(
             _account_id(claims),
             str(claims.get("name", "")),
@@ -191,6 +202,7 @@ class TokenService:
             float(claims["exp"]),
             str(claims["jti"]),
             transfer_id,
+            traceparent if isinstance(traceparent, str) else None,
         )
 
     def verify_game_token(self, token: str) -> AccessClaims | JoinTicket:

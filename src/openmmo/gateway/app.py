@@ -10,7 +10,11 @@ from starlette.routing import Route
 
 from openmmo import __version__
 from openmmo.gateway.errors import ApiError, error_response, handle_api_error
-from openmmo.gateway.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from openmmo.gateway.middleware import (
+    BodyLimitMiddleware,
+    RequestIdMiddleware,
+    TraceContextMiddleware,
+)
 from openmmo.gateway.openapi import openapi_document
 from openmmo.gateway.routes import api_routes
 from openmmo.gateway.service import GatewayService
@@ -58,6 +62,7 @@ def create_app(service: GatewayService, health: Health) -> Starlette:
         middleware=[
             Middleware(MetricsMiddleware),
             Middleware(RequestIdMiddleware),
+            Middleware(TraceContextMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES),
         ],
         exception_handlers={

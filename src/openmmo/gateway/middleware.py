@@ -1,4 +1,4 @@
-"""ASGI middleware of the gateway: request ids and body size limits."""
+"""ASGI middleware of the gateway: request ids, trace context and body size limits."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import re
 import secrets
 
 import structlog
+from opentelemetry import context
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from openmmo import tracing
 from openmmo.gateway.errors import error_response
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
@@ -37,6 +39,26 @@ class RequestIdMiddleware:
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             await self.app(scope, receive, send_with_id)
+
+
+class TraceContextMiddleware:
+    """While tracing is on, makes the context of the request's W3C ``traceparent`` header
+    current, so the request's spans join the client's trace; without the header (or with
+    one that does not parse) they start a trace of their own."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not tracing.enabled():
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        token = context.attach(tracing.context_from_headers(headers) or context.Context())
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            context.detach(token)
 
 
 class _TooLarge(Exception):

@@ -70,6 +70,7 @@ from openmmo.storage import (
     Storage,
     StorageUnavailable,
 )
+from openmmo.tracing import annotate, current_traceparent, traced
 
 log = get_logger("openmmo.gateway")
 T = TypeVar("T")
@@ -145,6 +146,7 @@ class GatewayService:
         initialise_matchmaking(list(self.match_modes))
 
     # --- accounts -------------------------------------------------------------------------
+    @traced("auth.register")
     async def register(self, username: str, password: str, client_ip: str) -> TokenPair:
         await self._limit(
             f"auth-ip:{client_ip}", self.limits.auth_per_ip_per_s, self.limits.auth_per_ip_burst
@@ -162,6 +164,7 @@ class GatewayService:
         log.info("account_registered", account_id=account.account_id)
         return await self._token_pair(account, family_id=None)
 
+    @traced("auth.login")
     async def login(self, username: str, password: str, client_ip: str) -> TokenPair:
         await self._limit(
             f"auth-ip:{client_ip}", self.limits.auth_per_ip_per_s, self.limits.auth_per_ip_burst
@@ -193,6 +196,7 @@ class GatewayService:
         LOGINS.labels("password", "ok").inc()
         return await self._token_pair(account, family_id=None)
 
+    @traced("auth.device")
     async def device_login(self, device_id: str, client_ip: str) -> TokenPair:
         """Guest login: the device id is the credential. A new device gets an account and a
         character, so a bot or a quick-play client can join at once."""
@@ -240,6 +244,7 @@ class GatewayService:
                 raise unavailable("character storage is unavailable") from exc
         return account
 
+    @traced("auth.refresh")
     async def refresh(self, refresh_token: str) -> TokenPair:
         """Rotate a refresh token. Everything that can fail for a passing reason (the
         database, Redis) is done before the old token is used up, so a 503 burns nothing and
@@ -269,6 +274,7 @@ class GatewayService:
             "refresh token was already used; log in again", code="refresh_token_reused"
         )
 
+    @traced("auth.logout")
     async def logout(self, refresh_token: str) -> None:
         _, record = await self._consume(refresh_token)
         if record is not None:
@@ -280,6 +286,7 @@ class GatewayService:
         )
 
     async def _token_pair(self, account: Account, family_id: str | None) -> TokenPair:
+        annotate(account_id=account.account_id)
         refresh_token = secrets.token_urlsafe(32)
         record = RefreshRecord(
             account.account_id,
@@ -401,6 +408,7 @@ class GatewayService:
             )
         return zones
 
+    @traced("zone.allocate")
     async def join(
         self,
         claims: AccessClaims,
@@ -414,12 +422,14 @@ class GatewayService:
         even while its last access token is still valid. ``avoid_channel`` (one the client
         just lost) is passed over when another channel can take the player: a crashed
         server is listed until its heartbeats are missed, and its players should not spend
-        that time trying it."""
+        that time trying it. Traced as ``zone.allocate``; the ticket carries its context."""
+        annotate(account_id=claims.account_id, zone_id=zone_id, character_id=character_id)
         account = await self._storage_call(self.storage.account_by_id(claims.account_id))
         if account is None or account.banned:
             raise ApiError(403, "account_banned", "this account is banned")
         character = await self._pick_character(claims.account_id, character_id)
         zone_id = character.zone_id if zone_id is None else zone_id
+        annotate(zone_id=zone_id, character_id=character.character_id)
         spec = self.zones.get(zone_id)
         if spec is None:
             raise ApiError(404, "zone_not_found", f"there is no zone {zone_id}")
@@ -443,8 +453,14 @@ class GatewayService:
             )
         self._recent_allocations[channel.server_id].append(self.clock.monotonic())
         ALLOCATIONS.labels(spec.name, "ok").inc()
+        annotate(channel_id=channel.server_id)
         ticket = self.tokens.issue_join_ticket(
-            claims.account_id, claims.username, zone_id, channel.server_id, character.character_id
+            claims.account_id,
+            claims.username,
+            zone_id,
+            channel.server_id,
+            character.character_id,
+            traceparent=current_traceparent(),
         )
         return JoinGrant(
             zone_id=zone_id,
@@ -536,6 +552,7 @@ class GatewayService:
                     assignment.zone_id,
                     assignment.server_id,
                     ticket.character_id,
+                    traceparent=current_traceparent(),
                 ),
                 expires_in=self.tokens.ticket_ttl_s,
                 character_id=ticket.character_id,

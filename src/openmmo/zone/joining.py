@@ -26,7 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
+
+from opentelemetry.trace import Span, SpanKind
 
 from openmmo.bus import BusUnavailable, Kind
 from openmmo.checkpoints import CheckpointsUnavailable
@@ -43,6 +46,7 @@ from openmmo.storage import (
     StorageUnavailable,
     TransferRefused,
 )
+from openmmo.tracing import annotate, parent_from, record_error, span
 from openmmo.zone.play import Loaded
 from openmmo.zone.session import Session
 
@@ -65,26 +69,22 @@ class JoinRefused(Exception):
 
 def on_join(rt: ZoneRuntime, session: Session, msg: JoinGame, now: float) -> None:
     sessions, spec = rt.sessions, rt.spec
-    if msg.map_id is not None and msg.map_id != spec.zone_id:
-        sessions.send_error(
-            session,
-            ErrorCode.WRONG_ZONE,
-            f"this server hosts zone {spec.zone_id} ({spec.name})",
-            msg.seq,
-        )
-        return
     wanted, ticketed = msg.character_id, session.ticket_character_id
+    if msg.map_id is not None and msg.map_id != spec.zone_id:
+        message = f"this server hosts zone {spec.zone_id} ({spec.name})"
+        _trace_refusal(rt, session, wanted, ErrorCode.WRONG_ZONE, message)
+        sessions.send_error(session, ErrorCode.WRONG_ZONE, message, msg.seq)
+        return
     if ticketed is not None and wanted is not None and wanted != ticketed:
-        sessions.send_error(
-            session,
-            ErrorCode.CHARACTER_NOT_FOUND,
-            f"your join ticket is for character {ticketed}",
-            msg.seq,
-        )
+        message = f"your join ticket is for character {ticketed}"
+        _trace_refusal(rt, session, wanted, ErrorCode.CHARACTER_NOT_FOUND, message)
+        sessions.send_error(session, ErrorCode.CHARACTER_NOT_FOUND, message, msg.seq)
         return
     rejoining = ticketed is not None and ticketed in sessions.players
     taken = len(sessions.players) + sessions.joining() + sessions.seats_held(session.transfer_id)
     if not rejoining and taken >= rt.config.max_players:
+        cid = ticketed if ticketed is not None else wanted
+        _trace_refusal(rt, session, cid, ErrorCode.SERVER_FULL, "this channel is full")
         sessions.refuse(
             session,
             ErrorCode.SERVER_FULL,
@@ -98,6 +98,38 @@ def on_join(rt: ZoneRuntime, session: Session, msg: JoinGame, now: float) -> Non
 
 
 async def _join(rt: ZoneRuntime, session: Session, seq: int, character_id: int | None) -> None:
+    """Traced as ``zone.join``, continuing the trace of the ticket (the gateway's allocation
+    or the source server's transfer), if it names one."""
+    with _join_span(rt, session, character_id):
+        await _join_traced(rt, session, seq, character_id)
+
+
+def _join_span(
+    rt: ZoneRuntime, session: Session, character_id: int | None
+) -> AbstractContextManager[Span]:
+    return span(
+        "zone.join",
+        parent=parent_from(session.traceparent),
+        kind=SpanKind.SERVER,
+        zone_id=rt.spec.zone_id,
+        channel_id=rt.config.server_id,
+        account_id=session.account_id,
+        character_id=character_id,
+        transfer_id=session.transfer_id,
+    )
+
+
+def _trace_refusal(
+    rt: ZoneRuntime, session: Session, character_id: int | None, code: ErrorCode, message: str
+) -> None:
+    """A join refused before it started still ends its trace, in a failed ``zone.join``."""
+    with _join_span(rt, session, character_id):
+        record_error(code, message)
+
+
+async def _join_traced(
+    rt: ZoneRuntime, session: Session, seq: int, character_id: int | None
+) -> None:
     sessions = rt.sessions
     try:
         async with rt.join_slots:
@@ -105,6 +137,7 @@ async def _join(rt: ZoneRuntime, session: Session, seq: int, character_id: int |
                 return
             loaded = await _take(rt, session, character_id)
     except JoinRefused as exc:
+        record_error(exc.code, exc.message)
         if exc.close_code is not None:
             sessions.refuse(session, exc.code, exc.message, seq, exc.close_code)
         else:
@@ -112,17 +145,20 @@ async def _join(rt: ZoneRuntime, session: Session, seq: int, character_id: int |
             sessions.send_error(session, exc.code, exc.message, seq)
         return
     except StorageUnavailable:
+        record_error(ErrorCode.UNAVAILABLE, "character storage is unavailable")
         _back_to_lobby(session, rt.clock.monotonic())
         sessions.send_error(
             session, ErrorCode.UNAVAILABLE, "character storage is unavailable; retry", seq
         )
         return
-    except Exception:  # a bug in one join must not take the zone down
+    except Exception as exc:  # a bug in one join must not take the zone down
         log.exception("join_failed", account_id=session.account_id)
+        record_error(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}", exc=exc)
         sessions.refuse(
             session, ErrorCode.INTERNAL, "internal error", seq, CloseCode.INTERNAL_ERROR
         )
         return
+    annotate(character_id=loaded.character_id)
     rt.play.request_enter(session, loaded, seq)
 
 

@@ -59,6 +59,7 @@ class Session:
         "queued",
         "session_id",
         "ticket_character_id",
+        "traceparent",
         "transfer_id",
         "transport",
         "unacked",
@@ -81,6 +82,7 @@ class Session:
         self.character_id: int | None = None
         self.actor: Actor | None = None
         self.transfer_id: str | None = None  # the join continues this transfer
+        self.traceparent: str | None = None  # the join continues this trace (its ticket's)
         self.epoch = 0  # ownership epoch of the character, fences its saves
         self.progress_version = 0  # grows with every checkpoint and save
         self.next_transfer_at = 0.0

@@ -171,6 +171,7 @@ class Sessions:
             self._used_tickets[claims.ticket_id] = claims.expires_at
             session.ticket_character_id = claims.character_id
             session.transfer_id = claims.transfer_id
+            session.traceparent = claims.traceparent
         cap = self.limits.max_connections_per_account
         if cap and self._per_account[claims.account_id] >= cap:
             self.refuse(

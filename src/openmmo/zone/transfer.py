@@ -17,6 +17,10 @@ in the hot checkpoint), and once the source's lease runs out any channel of that
 take it; after the commit the character is free and placed in the target zone, and a plain
 rejoin through the gateway lands there. Items live only in the database, changed in their own
 transactions, so a transfer never copies them.
+
+Traced as ``zone.transfer``, a trace of its own (linked to the trace the player's ticket
+came with): the transfer ticket carries its context, so the target's ``zone.join`` continues
+the same trace.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from __future__ import annotations
 import contextlib
 import secrets
 from typing import TYPE_CHECKING
+
+from opentelemetry.context import Context
 
 from openmmo.bus import BusUnavailable, Kind
 from openmmo.directory import ChannelInfo, DirectoryUnavailable, choose_channel
@@ -35,6 +41,7 @@ from openmmo.protocol.server import SESSION_REPLACED_ELSEWHERE, Transfer
 from openmmo.protocol.session import Event, Phase
 from openmmo.sim.declare import Portal
 from openmmo.storage import NotOwner, StorageUnavailable, TransferRecord
+from openmmo.tracing import annotate, current_traceparent, link_to, record_error, span
 from openmmo.zone.play import Loaded
 from openmmo.zone.session import Session
 
@@ -101,6 +108,32 @@ async def _transfer(
     seq: int | None,
     chosen: ChannelInfo | None = None,
 ) -> None:
+    reason = (
+        "portal" if arrival is not None else "drain" if chosen is not None else "switch_channel"
+    )
+    with span(
+        "zone.transfer",
+        parent=Context(),  # a trace of its own: a session's join may be hours old
+        links=link_to(session.traceparent),
+        zone_id=rt.spec.zone_id,
+        channel_id=rt.config.server_id,
+        account_id=session.account_id,
+        character_id=session.character_id,
+        transfer_reason=reason,
+        to_zone_id=zone_id,
+    ):
+        await _transfer_traced(rt, session, zone_id, arrival, channel_id, seq, chosen)
+
+
+async def _transfer_traced(
+    rt: ZoneRuntime,
+    session: Session,
+    zone_id: int,
+    arrival: tuple[float, float] | None,
+    channel_id: str | None,
+    seq: int | None,
+    chosen: ChannelInfo | None,
+) -> None:
     label = rt.play.label
     channel = chosen
     if channel is None:
@@ -109,9 +142,11 @@ async def _transfer(
         except DirectoryUnavailable:
             channel = None
     if session.phase is not Phase.TRANSFERRING:
+        annotate(outcome="left")
         return  # the player left meanwhile; leaving saved them
     if channel is None:
         TRANSFERS.labels(label, "out", "no_channel").inc()
+        record_error(ErrorCode.NO_CHANNEL_AVAILABLE, f"no channel of zone {zone_id}")
         log.info("transfer_no_channel", character_id=session.character_id, to_zone=zone_id)
         _abort(
             rt,
@@ -125,20 +160,24 @@ async def _transfer(
     cid, name = session.character_id, session.actor.name
     here = await rt.play.request_leave(session, save=False)
     if here is None:
+        annotate(outcome="left")
         return  # gone before the tick took it out; leaving saved it
     x, y = arrival if arrival is not None else (here.x, here.y)
     progress = rt.play.progress(session, here.placed(zone_id, x, y), release=True)
     staying = Loaded(cid, name, here, progress.epoch, progress.version, {})
     transfer_id = secrets.token_hex(8)
+    annotate(transfer_id=transfer_id, to_channel_id=channel.server_id)
     record = TransferRecord(transfer_id, cid, rt.config.server_id, zone_id, channel.server_id)
     try:
         await rt.storage.begin_transfer(progress, rt.config.server_id, record, rt.clock.time())
     except NotOwner:
         TRANSFERS.labels(label, "out", "not_owner").inc()
+        record_error("not_owner", "another server owns the character")
         rt.sessions.replace(session, SESSION_REPLACED_ELSEWHERE)
         return
     except StorageUnavailable:
         TRANSFERS.labels(label, "out", "unavailable").inc()
+        record_error(ErrorCode.UNAVAILABLE, "storage is unavailable")
         if session.phase is Phase.TRANSFERRING:
             rt.play.request_enter(session, staying, None)
         else:  # gone while we tried: save it where it stands
@@ -157,7 +196,13 @@ async def _transfer(
         )
     assert session.account_id is not None
     ticket = rt.tokens.issue_join_ticket(
-        session.account_id, session.username, zone_id, channel.server_id, cid, transfer_id
+        session.account_id,
+        session.username,
+        zone_id,
+        channel.server_id,
+        cid,
+        transfer_id,
+        traceparent=current_traceparent(),
     )
     rt.sessions.send(session, Transfer(zone_id, channel.server_id, channel.ws_url, ticket, seq))
     rt.sessions.close(session, CloseCode.TRANSFERRED, "transferred")

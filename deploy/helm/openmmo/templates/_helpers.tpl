@@ -299,6 +299,39 @@ failureThreshold: {{ .timing.failureThreshold }}
 {{- end }}
 {{- end -}}
 
+{{/*
+The OTEL_* variables of an OpenMMO container while tracing.enabled (docs/howto/tracing.md),
+after SERVER_NAME (which they expand). Call with (dict "root" $ "service" "openmmo-gateway").
+*/}}
+{{- define "openmmo.tracingEnv" -}}
+{{- $t := .root.Values.tracing -}}
+{{- if $t.enabled }}
+{{- if and (has "otlp" (splitList "," $t.exporter)) (not $t.endpoint) -}}
+{{- fail "tracing.endpoint is empty: the otlp exporter needs the collector's URL (or set tracing.exporter=console)" -}}
+{{- end }}
+- name: OTEL_TRACES_EXPORTER
+  value: {{ $t.exporter | quote }}
+{{- with $t.endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: "http/protobuf"
+{{- end }}
+- name: OTEL_SERVICE_NAME
+  value: {{ .service | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ $t.sampler | quote }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ $t.samplerRatio | toString | quote }}
+{{- $attributes := list "service.instance.id=$(SERVER_NAME)" "k8s.pod.name=$(SERVER_NAME)" (printf "k8s.namespace.name=%s" .root.Release.Namespace) }}
+{{- range $name, $value := $t.resourceAttributes }}
+{{- $attributes = append $attributes (printf "%s=%v" $name $value) }}
+{{- end }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ join "," $attributes | quote }}
+{{- end }}
+{{- end -}}
+
 {{/* Topology spread constraints, with the component's labelSelector when none is given. */}}
 {{- define "openmmo.topologySpread" -}}
 {{- $selector := include "openmmo.selectorLabels" (dict "root" .root "component" .component "zone" .zone) | fromYaml -}}
