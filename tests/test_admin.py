@@ -4,7 +4,7 @@ from contextlib import AsyncExitStack
 
 import pytest
 
-from openmmo.admin import AdminError, audit_items, ban
+from openmmo.admin import AdminError, audit_items, ban, grant_admin
 from openmmo.compose import open_storage
 from openmmo.config import load_settings
 
@@ -38,3 +38,17 @@ async def test_the_audit_needs_only_the_database(settings):
     await _account(settings, "auditor")
     totals, discrepancies = await audit_items(settings)
     assert totals == {} and discrepancies == []
+
+
+async def test_grant_admin_flags_the_account_and_is_audited(settings):
+    await _account(settings, "operator")
+    assert await grant_admin(settings, "operator", True) == "operator is now an admin"
+    assert (await _account(settings, "operator")).admin
+    await grant_admin(settings, "operator", False)
+    assert not (await _account(settings, "operator")).admin
+    async with AsyncExitStack() as stack:
+        storage = await open_storage(settings, stack)
+        kinds = [e.kind for e in await storage.audit_entries(5)]
+    assert kinds == ["revoke_admin", "grant_admin"]
+    with pytest.raises(AdminError, match="no account"):
+        await grant_admin(settings, "nobody", True)

@@ -58,6 +58,21 @@ async def ban(settings: Settings, username: str, banned: bool, reason: str) -> s
         return f"banned {username}: tokens revoked, players kicked"
 
 
+async def grant_admin(settings: Settings, username: str, admin: bool) -> str:
+    """Give (or take) the admin role: the web console and the admin API, checked on every
+    request against the database, so taking it away takes effect at once."""
+    async with AsyncExitStack() as stack:  # the database alone
+        storage = await open_storage(settings, stack)
+        account = await storage.account_by_username(username)
+        if account is None:
+            raise AdminError(f"no account {username!r}")
+        await storage.set_admin(account.account_id, admin)
+        await storage.record_audit(
+            "grant_admin" if admin else "revoke_admin", account.account_id, "by the command line"
+        )
+        return f"{username} is {'now' if admin else 'no longer'} an admin"
+
+
 async def announce(settings: Settings, message: str) -> str:
     async with AsyncExitStack() as stack:
         bus = await _connected_bus(settings, stack)

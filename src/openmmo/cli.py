@@ -403,6 +403,18 @@ def admin_ban(
     print(_admin(ban(_settings(config, signing=True), username, not unban, reason)))
 
 
+@admin_app.command("grant-admin")
+def admin_grant(
+    username: str,
+    config: ConfigOption = None,
+    revoke: Annotated[bool, typer.Option("--revoke", help="Take the admin role away.")] = False,
+) -> None:
+    """Let an account use the web console (/console) and the admin API; audited."""
+    from openmmo.admin import grant_admin
+
+    print(_admin(grant_admin(_settings(config), username, not revoke)))
+
+
 @admin_app.command("announce")
 def admin_announce(message: str, config: ConfigOption = None) -> None:
     """Show a message to every player on every server."""

@@ -33,6 +33,7 @@ from openmmo.directory.memory import MemoryDirectory
 from openmmo.directory.redis import RedisDirectory
 from openmmo.game import load_game
 from openmmo.gateway.app import create_app
+from openmmo.gateway.console import ConsoleService
 from openmmo.gateway.service import GatewayLimits, GatewayService
 from openmmo.logs import get_logger
 from openmmo.matchmaker import Matchmaker
@@ -218,7 +219,14 @@ def build_matchmaker(shared: Shared) -> Matchmaker:
 
 
 def gateway_http(shared: Shared, service: GatewayService, ports: list[int]) -> HttpServer:
-    app = create_app(service, shared.health)
+    console = ConsoleService(
+        storage=shared.storage,
+        directory=shared.directory,
+        bus=shared.bus,
+        sessions=shared.sessions,
+        clock=shared.clock,
+    )
+    app = create_app(service, shared.health, console)
     settings = shared.settings
     return HttpServer(
         app,

@@ -170,6 +170,8 @@ def _places(settings: Settings, http: HttpServer, zones: list[ZoneServer]) -> di
     host = "127.0.0.1" if settings.bind_host in ("0.0.0.0", "::") else settings.bind_host
     base = f"http://{host}:{http.ports[0]}"
     places = {
+        "play": f"{base}/play",
+        "console": f"{base}/console (admin: openmmo admin grant-admin NAME)",
         "gateway": base,
         "openapi": f"{base}/openapi.json",
         "health": f"{base}/health/ready",

@@ -3,9 +3,11 @@ import pytest
 
 from openmmo.auth.passwords import PasswordHashing
 from openmmo.auth.tokens import KeyRing, TokenService
+from openmmo.bus.memory import MemoryBus
 from openmmo.directory import ChannelInfo
 from openmmo.directory.memory import MemoryDirectory
 from openmmo.gateway.app import create_app
+from openmmo.gateway.console import ConsoleService
 from openmmo.gateway.service import GatewayService
 from openmmo.matchmaking.memory import MemoryMatchQueue
 from openmmo.ops.health import Health
@@ -41,9 +43,17 @@ class Gateway:
             refresh_ttl_s=3600,
             matchmaking=self.matchmaking,
         )
+        self.bus = MemoryBus()
+        self.console = ConsoleService(
+            storage=self.storage,
+            directory=self.directory,
+            bus=self.bus,
+            sessions=self.service.sessions,
+            clock=self.clock,
+        )
         self.health = Health()
         self.health.started = True
-        self.app = create_app(self.service, self.health)
+        self.app = create_app(self.service, self.health, self.console)
         self.http = self.client_from("127.0.0.1")
 
     def client_from(self, address: str) -> httpx.AsyncClient:

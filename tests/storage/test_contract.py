@@ -1,5 +1,7 @@
 """The storage contract: every adapter must pass these."""
 
+import time
+
 import pytest
 
 from openmmo.sim.schema import CharacterState
@@ -301,6 +303,28 @@ async def test_names_bans_and_audit(storage):
     await storage.set_banned(c.account_id, True)
     assert (await storage.account_by_id(c.account_id)).banned
     await storage.record_audit("ban", c.account_id, "griefing")
+
+
+async def test_admins_are_flagged_and_the_audit_reads_newest_first(storage):
+    c = await hero(storage)
+    assert not (await storage.account_by_id(c.account_id)).admin
+    await storage.set_admin(c.account_id, True)
+    assert (await storage.account_by_id(c.account_id)).admin
+    assert (await storage.account_by_username("hero")).admin
+    before = time.time()
+    await storage.record_audit("kick", c.account_id, "by root: spam")
+    await storage.record_audit("announce", None, "by root: restart at noon")
+    newest, older = await storage.audit_entries(10)
+    assert (newest.kind, newest.account_id, newest.detail) == (
+        "announce",
+        None,
+        "by root: restart at noon",
+    )
+    assert (older.kind, older.account_id) == ("kick", c.account_id)
+    assert before - 5 <= older.at <= time.time() + 5  # Unix seconds, whichever database
+    assert [e.kind for e in await storage.audit_entries(1)] == ["announce"]
+    await storage.set_admin(c.account_id, False)
+    assert not (await storage.account_by_id(c.account_id)).admin
 
 
 async def test_ping_answers_while_the_storage_is_reachable(storage):

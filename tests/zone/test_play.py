@@ -226,6 +226,21 @@ def test_chat_cleaning_keeps_visible_text_and_joiners():
     assert _clean("\U000f0000") == "\U000f0000"  # private use stays
 
 
+async def test_the_portals_are_announced_for_clients_to_draw():
+    town = default_game().zones[1]
+    zone = make_zone(spec=town)
+    _, t = await zone.player("aria", x=600, y=600)
+    (portal,) = t.last("welcome")["zone"]["portals"]
+    (spec,) = town.portals
+    assert (portal["x0"], portal["y0"], portal["x1"], portal["y1"]) == (
+        spec.x0,
+        spec.y0,
+        spec.x1,
+        spec.y1,
+    )
+    assert (portal["zone_id"], portal["arrival_x"]) == (spec.target_zone, spec.arrival_x)
+
+
 async def test_the_spawn_area_is_announced_and_respawns_land_in_it():
     """Regression (issue 11, bug 10): the docs said players respawn on the spawn point while
     they landed up to 500 units away; the spawn area is now announced and documented."""

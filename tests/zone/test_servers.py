@@ -340,6 +340,22 @@ async def test_announcements_and_bans_reach_every_server(world_of):
     assert again_t.closed[0] == CloseCode.FORBIDDEN
 
 
+async def test_an_operators_kick_saves_and_tells_the_client_not_to_come_back(world_of):
+    one, two = await world_of(("town-a", TOWN), ("wilds-a", WILDS))
+    a, a_t = await one.player("aria", x=500, y=500)
+    one.send(a, {"type": "move", "seq": 2, "x": 504, "y": 500})
+    await one.tick()
+    await two.runtime.bus.broadcast(
+        Kind.KICK, {"character_id": a.character_id, "reason": "kicked"}, "admin"
+    )
+    assert a_t.closed[0] == CloseCode.FORBIDDEN  # a resuming client stops (protocol §2.7)
+    assert a_t.last("error")["code"] == "kicked"
+    await one.tick()  # the leave is applied: the character is staged for saving
+    await one.runtime.checkpointer.flush()
+    saved = await one.storage.load_character(a.character_id)
+    assert (saved.state.x, saved.owner_server) == (504.0, None)
+
+
 async def test_after_a_crash_the_next_owner_resumes_from_the_hot_checkpoint(world_of):
     one, two = await world_of(("town-a", TOWN), ("town-b", TOWN))
     a, _a_t = await one.player("aria", x=500, y=500)

@@ -26,6 +26,7 @@ class Kind(StrEnum):
     ANNOUNCE = "announce"  # operator announcement: {message}
     KICK = "kick"  # {character_id, reason}: save, release and disconnect the character
     HANDOFF = "handoff"  # {transfer_id, character_id}: a transferring player is on the way
+    DRAIN = "drain"  # {drain: bool}: stop taking players and move them off (or take them again)
 
 
 @dataclass(frozen=True, slots=True)

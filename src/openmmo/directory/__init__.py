@@ -8,7 +8,7 @@ heartbeat is older than its ``ttl_s`` is treated as gone.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -28,6 +28,8 @@ class ChannelInfo:
     draining: bool
     heartbeat_at: float  # wall-clock seconds
     ttl_s: float = 5.0
+    # The server's live figures (openmmo.zone.live), for the console's cluster view.
+    stats: Mapping[str, float] = field(default_factory=dict)
 
     def alive(self, now: float) -> bool:
         return now - self.heartbeat_at <= self.ttl_s

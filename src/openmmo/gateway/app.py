@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from openmmo import __version__
+from openmmo.gateway.console import ConsoleService
 from openmmo.gateway.errors import ApiError, error_response, handle_api_error
 from openmmo.gateway.middleware import (
     BodyLimitMiddleware,
@@ -21,12 +22,13 @@ from openmmo.gateway.service import GatewayService
 from openmmo.logs import get_logger
 from openmmo.ops.app import MetricsMiddleware, ops_routes
 from openmmo.ops.health import Health
+from openmmo.web import web_routes
 
 MAX_BODY_BYTES = 16 * 1024
 log = get_logger("openmmo.gateway")
 
 
-def create_app(service: GatewayService, health: Health) -> Starlette:
+def create_app(service: GatewayService, health: Health, console: ConsoleService) -> Starlette:
     document = openapi_document()
 
     async def openapi(_: Request) -> Response:
@@ -39,6 +41,8 @@ def create_app(service: GatewayService, health: Health) -> Starlette:
                 "version": __version__,
                 "openapi": "/openapi.json",
                 "zones": "/api/zones",
+                "play": "/play",
+                "console": "/console",
             }
         )
 
@@ -58,6 +62,7 @@ def create_app(service: GatewayService, health: Health) -> Starlette:
             Route("/openapi.json", openapi, include_in_schema=False),
             *api_routes(),
             *ops_routes(health),
+            *web_routes(),
         ],
         middleware=[
             Middleware(MetricsMiddleware),
@@ -73,4 +78,5 @@ def create_app(service: GatewayService, health: Health) -> Starlette:
         },
     )
     app.state.service = service
+    app.state.console = console
     return app

@@ -16,15 +16,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from openmmo.gateway.console import ConsoleService
 from openmmo.gateway.errors import ApiError
 from openmmo.gateway.schemas import (
+    AdminResult,
+    AnnounceRequest,
+    AuditOut,
+    BanRequest,
     CharacterCreate,
     CharacterList,
     CharacterOut,
+    ClusterOut,
     Credentials,
     DeviceLogin,
+    DrainRequest,
     JoinGrant,
     JoinRequest,
+    KickRequest,
     MatchRequest,
     MatchTicketOut,
     RefreshRequest,
@@ -33,6 +41,7 @@ from openmmo.gateway.schemas import (
     ZoneList,
 )
 from openmmo.gateway.service import GatewayService
+from openmmo.storage import Account
 
 Handler = Callable[..., Awaitable[BaseModel | None]]
 
@@ -264,6 +273,107 @@ async def match_status(request: Request, service: GatewayService, claims: Any) -
 )
 async def cancel_match(request: Request, service: GatewayService, claims: Any) -> None:
     await service.cancel_match(claims, request.path_params["ticket_id"])
+
+
+# --- admin (the web console) -----------------------------------------------------------------
+_ADMIN_ERRORS = {401: "unauthorized", 403: "not_admin", 503: "unavailable"}
+
+
+async def _admin(request: Request, claims: Any) -> tuple[ConsoleService, Account]:
+    console: ConsoleService = request.app.state.console
+    return console, await console.require_admin(claims)
+
+
+@operation(
+    "GET",
+    "/admin/cluster",
+    "Every zone server with its live figures and the last minutes of samples.",
+    response=ClusterOut,
+    tag="admin",
+    errors=_ADMIN_ERRORS,
+)
+async def admin_cluster(request: Request, service: GatewayService, claims: Any) -> ClusterOut:
+    console, _ = await _admin(request, claims)
+    return await console.cluster()
+
+
+@operation(
+    "POST",
+    "/admin/kick",
+    "Disconnect a player (saved first); its client is told not to come back by itself.",
+    body=KickRequest,
+    response=AdminResult,
+    tag="admin",
+    errors={**_ADMIN_ERRORS, 404: "character_not_found"},
+)
+async def admin_kick(
+    request: Request, service: GatewayService, claims: Any, body: KickRequest
+) -> AdminResult:
+    console, admin = await _admin(request, claims)
+    return AdminResult(result=await console.kick(admin, body.character, body.reason))
+
+
+@operation(
+    "POST",
+    "/admin/ban",
+    "Ban (or unban) an account: refresh tokens revoked, its players kicked everywhere.",
+    body=BanRequest,
+    response=AdminResult,
+    tag="admin",
+    errors={**_ADMIN_ERRORS, 404: "account_not_found", 409: "cannot_ban_yourself"},
+)
+async def admin_ban(
+    request: Request, service: GatewayService, claims: Any, body: BanRequest
+) -> AdminResult:
+    console, admin = await _admin(request, claims)
+    return AdminResult(result=await console.ban(admin, body.username, body.reason, not body.unban))
+
+
+@operation(
+    "POST",
+    "/admin/announce",
+    "Show a message to every player on every server.",
+    body=AnnounceRequest,
+    response=AdminResult,
+    tag="admin",
+    errors=_ADMIN_ERRORS,
+)
+async def admin_announce(
+    request: Request, service: GatewayService, claims: Any, body: AnnounceRequest
+) -> AdminResult:
+    console, admin = await _admin(request, claims)
+    return AdminResult(result=await console.announce(admin, body.message))
+
+
+@operation(
+    "POST",
+    "/admin/channels/{channel_id}/drain",
+    "Drain a channel: no new players, players moved to the zone's other channels (or "
+    "told to reconnect); `drain: false` takes players again.",
+    body=DrainRequest,
+    response=AdminResult,
+    tag="admin",
+    errors={**_ADMIN_ERRORS, 404: "channel_not_found"},
+)
+async def admin_drain(
+    request: Request, service: GatewayService, claims: Any, body: DrainRequest
+) -> AdminResult:
+    console, admin = await _admin(request, claims)
+    channel_id = request.path_params["channel_id"]
+    return AdminResult(result=await console.drain(admin, channel_id, body.drain))
+
+
+@operation(
+    "GET",
+    "/admin/audit",
+    "The newest 100 entries of the audit log (every admin action), newest first.",
+    response=AuditOut,
+    tag="admin",
+    errors=_ADMIN_ERRORS,
+)
+async def admin_audit(request: Request, service: GatewayService, claims: Any) -> AuditOut:
+    console, _ = await _admin(request, claims)
+    return AuditOut(entries=await console.audit(100))
 
 
 # --- plumbing --------------------------------------------------------------------------------

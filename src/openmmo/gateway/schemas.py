@@ -139,3 +139,74 @@ class MatchTicketOut(_Body):
 class ErrorOut(_Body):
     code: str = Field(description="Stable machine-readable error code.")
     message: str
+
+
+# --- the admin API (the web console) ----------------------------------------------------------
+class ServerSample(_Body):
+    at: float = Field(description="Unix seconds.")
+    players: int
+    tick_p95_ms: float
+    ack_p95_ms: float
+    msgs_in_per_s: float
+    msgs_out_per_s: float
+    bytes_in_per_s: float
+    bytes_out_per_s: float
+
+
+class ServerOut(_Body):
+    channel_id: str
+    zone_id: int
+    zone_name: str
+    ws_url: str
+    spectate_url: str = Field(description="The server's spectator socket (admins only).")
+    players: int
+    max_players: int
+    ready: bool
+    draining: bool
+    heartbeat_age_s: float
+    stats: dict[str, float] = Field(
+        description="Its live figures over the last 5 s: tick_p95_ms, ack_p95_ms, "
+        "msgs_in_per_s, msgs_out_per_s, bytes_in_per_s, bytes_out_per_s."
+    )
+    history: list[ServerSample] = Field(
+        description="Samples every 2 s over the last 5 minutes the gateway has been watching."
+    )
+
+
+class ClusterOut(_Body):
+    servers: list[ServerOut]
+    at: float
+
+
+class KickRequest(_Body):
+    character: str = Field(max_length=16, description="The character's name.")
+    reason: str = Field("", max_length=200)
+
+
+class BanRequest(_Body):
+    username: str = Field(max_length=64)
+    reason: str = Field("", max_length=200)
+    unban: bool = False
+
+
+class AnnounceRequest(_Body):
+    message: str = Field(min_length=1, max_length=256)
+
+
+class DrainRequest(_Body):
+    drain: bool = Field(True, description="false: take players again.")
+
+
+class AdminResult(_Body):
+    result: str
+
+
+class AuditEntryOut(_Body):
+    at: float
+    kind: str
+    account_id: int | None
+    detail: str
+
+
+class AuditOut(_Body):
+    entries: list[AuditEntryOut]

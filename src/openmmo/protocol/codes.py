@@ -111,6 +111,7 @@ class ErrorCode(StrEnum):
     NO_CHANNEL_AVAILABLE = "no_channel_available"  # no channel to transfer to right now
     TRANSFERRING = "transferring"  # the character is on its way to another server
     BANNED = "banned"
+    KICKED = "kicked"  # an operator disconnected the player (the console, the admin API)
     UNAVAILABLE = "unavailable"  # a dependency (database, bus) failed; retry later
     UNKNOWN_COMMAND = "unknown_command"  # a chat command the game does not know
     INTERNAL = "internal"

@@ -50,12 +50,21 @@ class InsufficientItems(StorageError):
 
 
 @dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: float  # Unix seconds
+    kind: str  # ban, unban, kick, announce, drain, grant_admin, ...
+    account_id: int | None  # whom it concerns
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class Account:
     account_id: int
     username: str
     password_hash: str | None  # None for device (guest) accounts
     device_id: str | None
     banned: bool = False
+    admin: bool = False  # may use the web console and the admin API
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +167,8 @@ class Storage(Protocol):
 
     async def set_banned(self, account_id: int, banned: bool) -> None: ...
 
+    async def set_admin(self, account_id: int, admin: bool) -> None: ...
+
     # --- ownership (one owner per character, fenced by epoch) ------------------------------
     async def heartbeat_server(self, server_id: str, alive_until: float) -> None:
         """Keep ``server_id`` alive until ``alive_until``; its characters stay owned."""
@@ -257,6 +268,10 @@ class Storage(Protocol):
         ...
 
     async def record_audit(self, kind: str, account_id: int | None, detail: str) -> None: ...
+
+    async def audit_entries(self, limit: int) -> list[AuditEntry]:
+        """The newest ``limit`` audit entries, newest first."""
+        ...
 
     async def ping(self) -> None:
         """Raise :class:`StorageUnavailable` unless the database answers."""

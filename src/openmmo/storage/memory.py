@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -11,6 +12,7 @@ from openmmo.sim.schema import CharacterState
 from openmmo.storage import (
     Account,
     AccountMissing,
+    AuditEntry,
     Character,
     CharacterProgress,
     Claim,
@@ -42,6 +44,7 @@ class MemoryStorage:
         self._grant_keys: set[tuple[int, str]] = set()  # (character, key) of keyed grants
         self._transfers: dict[str, _Transfer] = {}
         self.audit: list[tuple[str, int | None, str]] = []
+        self._audit_at: list[float] = []
         self._next_account = 1
         self._next_character = 1
 
@@ -78,6 +81,10 @@ class MemoryStorage:
     async def set_banned(self, account_id: int, banned: bool) -> None:
         account = self._accounts[account_id]
         self._accounts[account_id] = dataclasses.replace(account, banned=banned)
+
+    async def set_admin(self, account_id: int, admin: bool) -> None:
+        account = self._accounts[account_id]
+        self._accounts[account_id] = dataclasses.replace(account, admin=admin)
 
     # --- characters -----------------------------------------------------------------------
     async def create_character(
@@ -292,6 +299,14 @@ class MemoryStorage:
 
     async def record_audit(self, kind: str, account_id: int | None, detail: str) -> None:
         self.audit.append((kind, account_id, detail))
+        self._audit_at.append(time.time())
+
+    async def audit_entries(self, limit: int) -> list[AuditEntry]:
+        entries = [
+            AuditEntry(at, kind, account_id, detail)
+            for at, (kind, account_id, detail) in zip(self._audit_at, self.audit, strict=True)
+        ]
+        return entries[::-1][:limit]
 
     async def ping(self) -> None:
         return None

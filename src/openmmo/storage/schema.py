@@ -43,6 +43,7 @@ accounts = Table(
     Column("password_hash", String(255), nullable=True),
     Column("device_id", String(128), nullable=True, unique=True),
     Column("banned", Boolean, nullable=False, server_default=false()),
+    Column("admin", Boolean, nullable=False, server_default=false()),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from openmmo.sim.schema import CharacterState
 from openmmo.storage import (
     Account,
     AccountMissing,
+    AuditEntry,
     Character,
     CharacterProgress,
     Claim,
@@ -149,6 +151,11 @@ def _is_foreign_key_violation(exc: IntegrityError) -> bool:
     return code == "23503" or "FOREIGN KEY" in str(orig).upper()
 
 
+def _unix(at: datetime) -> float:
+    """SQLite hands back naive UTC datetimes (CURRENT_TIMESTAMP), PostgreSQL aware ones."""
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+
+
 def _account(row: RowMapping) -> Account:
     return Account(
         row["account_id"],
@@ -156,6 +163,7 @@ def _account(row: RowMapping) -> Account:
         row["password_hash"],
         row["device_id"],
         bool(row["banned"]),
+        bool(row["admin"]),
     )
 
 
@@ -324,6 +332,11 @@ class SqlStorage:
     async def set_banned(self, account_id: int, banned: bool) -> None:
         await self._write(
             update(accounts).where(accounts.c.account_id == account_id).values(banned=banned)
+        )
+
+    async def set_admin(self, account_id: int, admin: bool) -> None:
+        await self._write(
+            update(accounts).where(accounts.c.account_id == account_id).values(admin=admin)
         )
 
     # --- characters -----------------------------------------------------------------------
@@ -703,6 +716,10 @@ class SqlStorage:
 
     async def record_audit(self, kind: str, account_id: int | None, detail: str) -> None:
         await self._write(insert(audit_log).values(kind=kind, account_id=account_id, detail=detail))
+
+    async def audit_entries(self, limit: int) -> list[AuditEntry]:
+        rows = await self._all(select(audit_log).order_by(audit_log.c.entry_id.desc()).limit(limit))
+        return [AuditEntry(_unix(r["at"]), r["kind"], r["account_id"], r["detail"]) for r in rows]
 
     async def ping(self) -> None:
         await self._one(select(1))

@@ -58,6 +58,12 @@ def _kick(rt: ZoneRuntime, payload: dict[str, object]) -> None:
             )
         return
     session = sessions.players.get(int(str(payload.get("character_id", -1))))
-    if session is not None:
-        rt.play.request_leave_nowait(session)
+    if session is None:
+        return
+    rt.play.request_leave_nowait(session)
+    if payload.get("reason") == "kicked":  # by an operator: the client must not come back
+        sessions.refuse(
+            session, ErrorCode.KICKED, "kicked by an operator", None, CloseCode.FORBIDDEN
+        )
+    else:
         sessions.replace(session, SESSION_REPLACED_HERE)

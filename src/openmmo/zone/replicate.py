@@ -57,6 +57,7 @@ class Replicator:
         self.snapshot_interval_s = snapshot_interval_s
         self.send_budget_s = send_budget_s
         self.grant_loot = grant_loot
+        self.last_view: AreaView | None = None
         self.grid = self._grid_for(world())
         spec = world().spec
         self._dims = (spec.width, spec.height, spec.cell_size)
@@ -110,6 +111,7 @@ class Replicator:
         """Send this tick's snapshots; returns how many were skipped for backed-up clients."""
         world = self._world()
         view = AreaView(world, self.grid, self.limits.max_snapshot_entities)
+        self.last_view = view  # the spectators' world frame is cut from the same records
         prefix = TickPrefix.build(world.tick, int(self.clock.time() * 1000))
         # Half a tick of slack, so a 10 Hz snapshot rate is not missed by tick-timing jitter.
         due_after = now - self.snapshot_interval_s + self.tick_interval_s / 2
@@ -149,6 +151,7 @@ class Replicator:
                     prefix, session.ack_seq, actor.xp, view.json_part(cell), session.events
                 )
             session.transport.send(data, session.binary)
+            session.bytes_out += len(data)
             bytes_out += len(data)
             sent += 1
             session.events = []

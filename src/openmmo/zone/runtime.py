@@ -58,10 +58,12 @@ from openmmo.sim.world import World
 from openmmo.storage import Storage
 from openmmo.zone import handlers, transfer
 from openmmo.zone.checkpoint import Checkpointer
+from openmmo.zone.live import LiveStats
 from openmmo.zone.play import Play
 from openmmo.zone.replicate import Replicator
 from openmmo.zone.session import Session
 from openmmo.zone.sessions import Greeting, Sessions, Traffic
+from openmmo.zone.spectate import Spectators
 
 log = get_logger("openmmo.zone")
 
@@ -153,6 +155,9 @@ class ZoneRuntime:
             send_budget_s=config.send_budget_s,
             grant_loot=lambda loot: handlers.grant_loot(self, loot),
         )
+        self.spectators = Spectators(self)
+        self.live = LiveStats(clock.monotonic())
+        self._arrivals: list[float] = []
         self.sessions.greeting = self.greeting
         self.sessions.extensions = world.game.messages
         self.sessions.on_immediate = lambda s, m, now: handlers.handle_now(self, s, m, now)
@@ -195,6 +200,18 @@ class ZoneRuntime:
             "spawn_x": spec.spawn_x,
             "spawn_y": spec.spawn_y,
             "spawn_radius": spec.spawn_radius,
+            "portals": [
+                {
+                    "x0": p.x0,
+                    "y0": p.y0,
+                    "x1": p.x1,
+                    "y1": p.y1,
+                    "zone_id": p.target_zone,
+                    "arrival_x": p.arrival_x,
+                    "arrival_y": p.arrival_y,
+                }
+                for p in spec.portals
+            ],
         }
 
     def game_info(self) -> dict[str, Any]:
@@ -259,6 +276,8 @@ class ZoneRuntime:
             log.exception("tick_failed", zone=label, tick=self.play.world.tick)
         elapsed = time.perf_counter() - started
         TICK_DURATION.labels(label).observe(elapsed)
+        self.live.tick(self.clock.monotonic(), elapsed, self._arrivals)
+        self._arrivals = []
         if elapsed > self.config.tick_interval_s:
             TICK_OVERRUNS.labels(label).inc()
 
@@ -267,7 +286,9 @@ class ZoneRuntime:
         play = self.play
         play.begin_tick()
         inputs = Inputs()
+        arrivals = self._arrivals
         for session, message, at in self.sessions.drain_inbox():
+            arrivals.append(at)
             if session.actor is not None:  # its character is (still) in the world
                 self._handle(session, message, inputs, at)
         result = play.step(inputs, now, self.config.tick_interval_s)
@@ -277,6 +298,7 @@ class ZoneRuntime:
         replicator.rebuild()
         replicator.route(play.world.drain_events())
         skipped = await replicator.send_snapshots(now)
+        self.spectators.tick(now)
         self.sessions.housekeeping(now, self.config.slow_consumer_timeout_s)
         if play.world.tick % 100 == 0:
             self.sessions.forget_expired(self.clock.time())
@@ -333,4 +355,10 @@ class ZoneRuntime:
             SNAPSHOTS_SKIPPED.labels(label).inc(skipped)
         BYTES_RECEIVED.labels(label).inc(traffic.bytes_in)
         BYTES_SENT.labels(label).inc(traffic.bytes_out)
+        self.live.traffic(
+            sum(traffic.received.values()),
+            sum(traffic.sent.values()),
+            traffic.bytes_in,
+            traffic.bytes_out,
+        )
         traffic.clear()

@@ -15,7 +15,7 @@ import socket
 
 from picows import ws_create_server
 
-from openmmo.bus import Bus
+from openmmo.bus import Bus, Envelope, Kind
 from openmmo.clock import Clock
 from openmmo.directory import ChannelInfo, Directory, DirectoryUnavailable
 from openmmo.logs import get_logger
@@ -109,9 +109,7 @@ class ZoneServer:
             )
             await self._release_previous_life()
             await self._renew_lease()
-            await self.bus.subscribe(
-                rt.config.server_id, lambda envelope: crossserver.handle(rt, envelope)
-            )
+            await self.bus.subscribe(rt.config.server_id, self._on_bus)
             loops = [
                 tg.create_task(run_fixed_rate(rt.config.tick_interval_s, rt.tick, self.clock)),
                 tg.create_task(self._heartbeat()),
@@ -134,6 +132,44 @@ class ZoneServer:
             await self.drain(tick=loops[0])
             for loop in loops[1:]:
                 loop.cancel()
+
+    def _on_bus(self, envelope: Envelope) -> None:
+        if envelope.kind is Kind.DRAIN:
+            drain = bool(envelope.payload.get("drain", True))
+
+            async def run() -> None:
+                await self.drain_channel(drain)
+
+            self.runtime.spawn(run())
+        else:
+            crossserver.handle(self.runtime, envelope)
+
+    async def drain_channel(self, drain: bool) -> int:
+        """An operator's drain (the console): stop taking players and move them to the
+        zone's other channels as a shutdown would, then save and close whoever is left with
+        1012; the server keeps running, not ready, until it is told to take players again.
+        Returns how many players were moved."""
+        rt = self.runtime
+        sessions = rt.sessions
+        if not drain:
+            sessions.draining = self.health.draining = False
+            log.info("zone_undrained", zone=rt.spec.name)
+            with contextlib.suppress(Exception):
+                await self._publish()
+            return 0
+        if sessions.draining:
+            return 0
+        sessions.draining = self.health.draining = True
+        log.info("zone_draining", zone=rt.spec.name, players=len(sessions.players), by="operator")
+        with contextlib.suppress(Exception):
+            await self._publish()
+        moved = await self._hand_off()
+        for session in [s for s in sessions.players.values() if s.playing]:
+            sessions.send(session, SERVER_RESTART)
+            rt.play.request_leave_nowait(session)  # saved by the next tick
+            sessions.close(session, CloseCode.SERVICE_RESTART, "server drained by an operator")
+        log.info("zone_handed_off", zone=rt.spec.name, moved=moved, by="operator")
+        return moved
 
     async def drain(self, tick: asyncio.Task[None] | None = None) -> None:
         """Stop taking players, hand the players to another channel of the zone where one
@@ -265,6 +301,7 @@ class ZoneServer:
                 draining=rt.draining,
                 heartbeat_at=self.clock.time(),
                 ttl_s=self.ownership_lease_s,
+                stats=rt.live.take(self.clock.monotonic()),
             )
         )
 

@@ -39,6 +39,7 @@ class Session:
         "ack_seq",
         "actor",
         "backlogged_since",
+        "bytes_out",
         "character_id",
         "chat_bucket",
         "connected_at",
@@ -94,6 +95,7 @@ class Session:
         self.events: list[WireEvent] = []
         self.last_snapshot_at = 0.0
         self.writable = True
+        self.bytes_out = 0  # everything sent to this connection (the console shows its rate)
         self.backlogged_since: float | None = None
         self.message_bucket = TokenBucket(limits.max_messages_per_s, limits.message_burst, now)
         self.chat_bucket = TokenBucket(limits.chat_per_s, limits.chat_burst, now)
@@ -119,6 +121,7 @@ class Session:
             return 0
         data = encode_message(message, self.encoding)
         self.transport.send(data, self.binary)
+        self.bytes_out += len(data)
         return len(data)
 
     def push_event(self, event: WireEvent) -> None:

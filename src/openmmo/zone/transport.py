@@ -27,6 +27,7 @@ from picows import (
 )
 
 from openmmo.protocol.codes import SUBPROTOCOLS, CloseCode, Encoding
+from openmmo.zone.spectate import SPECTATE_PATH, SpectatorListener
 
 if TYPE_CHECKING:
     from openmmo.zone.runtime import ZoneRuntime
@@ -72,6 +73,11 @@ class WsTransport:
         # picows accepts any int here; its stub only lists the RFC 6455 codes.
         self._ws.send_close(code, reason.encode()[:120])  # type: ignore[arg-type]
         asyncio.get_running_loop().call_later(CLOSE_WAIT_S, self._ws.disconnect, True)
+
+    async def round_trip_s(self) -> float:
+        """One WebSocket ping's round trip (the player's network latency)."""
+        (rtt,) = await self._ws.measure_roundtrip_time(1)
+        return rtt
 
 
 class GameListener(WSListener):
@@ -188,6 +194,10 @@ def listener_factory(
 ) -> Callable[[WSUpgradeRequest], WSUpgradeResponseWithListener]:
     def factory(request: WSUpgradeRequest) -> WSUpgradeResponseWithListener:
         path = request.path.decode("latin-1").partition("?")[0]
+        if path == SPECTATE_PATH:
+            return WSUpgradeResponseWithListener(
+                WSUpgradeResponse.create_101_response(), SpectatorListener(runtime.spectators)
+            )
         if path != GAME_PATH:
             return WSUpgradeResponseWithListener(
                 WSUpgradeResponse.create_error_response(404, b"the game endpoint is /ws\n"), None
