@@ -33,7 +33,8 @@ COMPONENTS = (
     "karpenter",
     "backup",
 )
-CLUSTER_LEVEL = ("argocd", "velero", "karpenter")  # applied on their own, outside a world
+# applied on their own, outside a world (log-shipping: one agent per node for every world)
+CLUSTER_LEVEL = ("argocd", "velero", "karpenter", "log-shipping")
 TEST_NAMESPACE = "openmmo-test"
 SECRET_KEYS = {"DATABASE_URL", "REDIS_URL", "RABBITMQ_URL", "JWT_SECRET"}
 # API groups served by Kubernetes itself: kubernetes-validate knows their schemas
@@ -884,3 +885,48 @@ def test_cluster_level_components_stand_alone(renders):
     assert schedule["spec"]["template"]["includedNamespaces"] == [NAMESPACES["prod"]]
     for doc in renders["only karpenter"].docs:
         assert "namespace" not in doc["metadata"], "NodePool and EC2NodeClass are cluster-scoped"
+
+
+def test_log_shipping_runs_on_every_node_from_its_own_privileged_namespace(renders):
+    """The agent mounts the node's /var/log, which the worlds' "restricted" namespaces refuse:
+    it lives in openmmo-logging ("privileged"), may only read pods and namespaces, and
+    tolerates the game-server taint, so the zones' nodes ship their logs too."""
+    render = renders["only log-shipping"]
+    namespace = render.get("Namespace", "openmmo-logging")["metadata"]["labels"]
+    assert namespace["pod-security.kubernetes.io/enforce"] == "privileged"
+    for doc in render.docs:
+        if doc["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding"):
+            assert doc["metadata"]["namespace"] == "openmmo-logging", doc["kind"]
+    (rule,) = render.get("ClusterRole", "openmmo-log-shipping")["rules"]
+    assert rule == {
+        "apiGroups": [""],
+        "resources": ["pods", "namespaces"],
+        "verbs": ["get", "list", "watch"],
+    }
+    (subject,) = render.get("ClusterRoleBinding", "openmmo-log-shipping")["subjects"]
+    daemonset = render.get("DaemonSet", "log-shipping")
+    spec = daemonset["spec"]["template"]["spec"]
+    assert subject == {
+        "kind": "ServiceAccount",
+        "name": spec["serviceAccountName"],
+        "namespace": "openmmo-logging",
+    }
+    (container,) = spec["containers"]
+    context = container["securityContext"]
+    assert context["capabilities"] == {"drop": ["ALL"]} and context["readOnlyRootFilesystem"]
+    assert context["allowPrivilegeEscalation"] is False and not context.get("privileged")
+    assert not any(spec.get(k) for k in ("hostNetwork", "hostPID", "hostIPC"))
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["varlog"] == {"name": "varlog", "mountPath": "/var/log", "readOnly": True}
+    taints = renders["only karpenter"].get("NodePool", "game-servers")["spec"]["template"]["spec"][
+        "taints"
+    ]
+    for taint in taints:
+        assert {**taint, "operator": "Equal"} in spec["tolerations"], taint
+    # the generated ConfigMaps (name hashes) are the ones mounted and read
+    config = next(v for v in spec["volumes"] if v["name"] == "config")["configMap"]["name"]
+    assert set(render.get("ConfigMap", config)["data"]) == {"fluent-bit.yaml", "output.yaml"}
+    destination = container["envFrom"][0]["configMapRef"]["name"]
+    port = render.get("ConfigMap", destination)["data"]["LOKI_PORT"]
+    egress = render.get("NetworkPolicy", "log-shipping")["spec"]["egress"]
+    assert int(port) in {p["port"] for rule in egress for p in rule["ports"]}
