@@ -171,7 +171,7 @@ def _places(settings: Settings, http: HttpServer, zones: list[ZoneServer]) -> di
     base = f"http://{host}:{http.ports[0]}"
     places = {
         "play": f"{base}/play",
-        "console": f"{base}/console (admin: openmmo admin grant-admin NAME)",
+        "console": f"{base}/console",
         "gateway": base,
         "openapi": f"{base}/openapi.json",
         "health": f"{base}/health/ready",

@@ -69,7 +69,6 @@ async def test_a_guest_plays_in_the_browser_through_a_restart_and_a_portal(clust
     # it moves: the server's position (in the snapshots) follows the keys
     await hold(page, "s", 1.0)
     await until(page, f"() => ({ME})().y > {start['y'] + 3}")
-    await page.screenshot(path=ARTIFACTS / "play.png")
 
     # it chats, and the bot hears it
     await page.fill("#chat-text", "hello from the browser")
@@ -78,6 +77,8 @@ async def test_a_guest_plays_in_the_browser_through_a_restart_and_a_portal(clust
         lambda e: e["type"] == "chat" and e["message"] == "hello from the browser"
     )
     assert said["name"] == name
+    await until(page, "() => document.getElementById('chat-log').textContent.includes('hello')")
+    await page.screenshot(path=ARTIFACTS / "play.png")
 
     # its zone server dies and comes back: the page resumes by itself
     cluster.kill("zone1-1")

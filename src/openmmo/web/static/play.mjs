@@ -306,6 +306,7 @@ async function refreshChannels() {
       o.disabled = c.channel_id === state.link?.joined?.channel_id;
       select.append(o);
     }
+    $("switch").disabled = ![...select.options].some((o) => !o.disabled);
   } catch { /* the list is a convenience */ }
 }
 $("switch").onclick = async () => {
@@ -413,13 +414,13 @@ function hash(x, y) { let h = (x * 374761393 + y * 668265263) | 0; h = (h ^ (h >
 function drawGround(ctx, view) {
   const zone = state.zone;
   const base = assets().ground?.[zone.name] ?? ZONE_GROUND[zone.name] ?? [70, 90, 70];
-  const tile = 8;
+  const tile = 4;
   const x0 = Math.max(0, Math.floor(view.x0 / tile)), x1 = Math.min(Math.ceil(zone.width / tile), Math.ceil(view.x1 / tile));
   const y0 = Math.max(0, Math.floor(view.y0 / tile)), y1 = Math.min(Math.ceil(zone.height / tile), Math.ceil(view.y1 / tile));
   for (let tx = x0; tx < x1; tx++) {
     for (let ty = y0; ty < y1; ty++) {
-      const n = hash(tx, ty) * 0.6 + hash(tx >> 2, ty >> 2) * 0.4;
-      const [r, g, b] = base.map((c) => Math.round(c * (0.82 + n * 0.3)));
+      const n = hash(tx, ty) * 0.25 + hash(tx >> 2, ty >> 2) * 0.35 + hash(tx >> 4, ty >> 4) * 0.4;
+      const [r, g, b] = base.map((c) => Math.round(c * (0.86 + n * 0.24)));
       ctx.fillStyle = `rgb(${r},${g},${b})`;
       ctx.fillRect(tx * tile, ty * tile, tile + 0.05, tile + 0.05);
     }
