@@ -5,6 +5,7 @@ import logging
 
 import pytest
 import structlog
+from opentelemetry import trace
 
 from openmmo.logs import PeerErrorFilter, configure_logging
 from openmmo.testing import ManualClock
@@ -91,3 +92,22 @@ def test_the_json_line_of_a_peer_error_is_a_warning_with_the_suppressed_count(
         ("warning", 2),
     ]
     assert lines[1]["logger"] == "picows.server.23" and "bad opcode" in lines[1]["event"]
+
+
+def test_lines_logged_in_a_span_carry_its_trace_and_span_ids(restored_logging, capsys):
+    from openmmo.tracing import install_memory_exporter, reset_tracing, span
+
+    configure_logging("info", "json")
+    log = structlog.stdlib.get_logger("openmmo.test")
+    log.info("outside")
+    install_memory_exporter()
+    try:
+        with span("zone.join"):
+            log.info("inside")
+            context = trace.get_current_span().get_span_context()
+    finally:
+        reset_tracing()
+    outside, inside = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert "trace_id" not in outside and "span_id" not in outside
+    assert inside["trace_id"] == format(context.trace_id, "032x")
+    assert inside["span_id"] == format(context.span_id, "016x")

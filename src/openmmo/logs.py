@@ -15,10 +15,11 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -79,10 +80,21 @@ def _is_peer_error(record: logging.LogRecord) -> bool:
     )
 
 
+def add_trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A line logged inside a recording span (tracing on) names its trace and span, so a
+    log search finds the trace and the trace view its lines; without tracing, nothing."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event.setdefault("trace_id", format(context.trace_id, "032x"))
+        event.setdefault("span_id", format(context.span_id, "016x"))
+    return event
+
+
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
     """Route structlog and stdlib logging to stderr in ``fmt`` (json or console)."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
