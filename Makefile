@@ -59,7 +59,7 @@ bench-peers: $(STAMP) services  ## Ours against a C epoll server and Colyseus, s
 	$(BIN)/python benchmarks/reference.py --servers ours --steps 200 400 600 800 --out reports/reference-small.json
 	$(BIN)/python benchmarks/colyseus.py --steps 200 400 600 800
 
-chaos: $(STAMP) services  ## Chaos scenarios, long versions (200 players, 30 s outages; ~10 min).
+chaos: $(STAMP) services  ## Every chaos scenario, long versions (200 players, 30 s outages; ~15 min).
 	OPENMMO_CHAOS_LONG=1 $(BIN)/pytest -q -s tests/chaos
 
 container-test: $(STAMP)  ## Build the image with podman, run compose.yaml, play through nginx (1-3 min).

@@ -127,7 +127,6 @@ $("unban").onclick = () => act("/admin/ban", { username: $("ban-user").value, un
 $("kick").onclick = () => {
   if (state.info?.name) act("/admin/kick", { character: state.info.name, reason: "kicked from the console" });
 };
-$("ban-selected").onclick = () => { $("ban-user").focus(); };
 
 // --- the live map (spectator socket) --------------------------------------------------------
 function watch(channelId) {
@@ -195,7 +194,7 @@ function renderInspect() {
     const dd = document.createElement("dd"); dd.textContent = v; dd.dataset.field = k;
     dl.append(dt, dd);
   }
-  $("kick").hidden = $("ban-selected").hidden = i.kind !== 0;
+  $("kick").hidden = i.kind !== 0;
   $("inspect").hidden = false;
 }
 
