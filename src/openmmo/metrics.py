@@ -9,12 +9,60 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram
+import numpy as np
+import numpy.typing as npt
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 _FAST_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0)
 _HTTP_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class BulkHistogram(Collector):
+    """A histogram (labelled by zone) fed many values at once, for the zone's hot path: one
+    ``Histogram.observe`` per snapshot costs about a microsecond, 5-10 % of a core at 5,000
+    players; one numpy pass per tick over the tick's values costs tens of microseconds."""
+
+    def __init__(self, name: str, documentation: str, buckets: Sequence[float]):
+        self.name, self.documentation = name, documentation
+        self.edges = np.asarray(buckets, dtype=np.float64)
+        self._series: dict[str, tuple[npt.NDArray[np.int64], list[float]]] = {}
+        REGISTRY.register(self)
+
+    def labels(self, zone: str) -> None:
+        """Create the zone's series at zero."""
+        self._series.setdefault(zone, (np.zeros(len(self.edges) + 1, np.int64), [0.0]))
+
+    def observe_many(self, zone: str, values: Sequence[float]) -> None:
+        if not len(values):
+            return
+        self.labels(zone)
+        counts, total = self._series[zone]
+        v = np.asarray(values, dtype=np.float64)
+        # bucket i counts v <= edges[i] (Prometheus' le); the last one is +Inf
+        counts += np.bincount(np.searchsorted(self.edges, v), minlength=len(counts))
+        total[0] += float(v.sum())
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=["zone"])
+        for zone, (counts, total) in sorted(self._series.items()):
+            cumulative = np.cumsum(counts).tolist()
+            edges = self.edges.tolist()
+            buckets = [(_le(e), c) for e, c in zip(edges, cumulative, strict=False)]
+            family.add_metric([zone], [*buckets, ("+Inf", cumulative[-1])], total[0])
+        yield family
+
+
+def _le(edge: float) -> str:
+    """A bucket bound written as prometheus_client writes its own ("1024.0")."""
+    text: str = floatToGoString(edge)  # type: ignore[no-untyped-call]
+    return text
+
 
 # --- zone servers --------------------------------------------------------------------------
 PLAYERS_ONLINE = Gauge("openmmo_players_online", "Players in the world, per zone.", ["zone"])
@@ -50,6 +98,17 @@ DISCONNECTS = Counter(
     "openmmo_disconnects_total",
     "Game connections the server closed, by close code.",
     ["zone", "code"],
+)
+SNAPSHOT_BYTES = BulkHistogram(
+    "openmmo_snapshot_bytes",
+    "Size of each snapshot sent, in bytes (the encoded message).",
+    (128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536),
+)
+PLAYER_BYTES_PER_SECOND = BulkHistogram(
+    "openmmo_player_sent_bytes_per_second",
+    "What the server sent each player over the last second, in bytes per second (one "
+    "observation per player per second).",
+    (500, 1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000),
 )
 SNAPSHOTS_SKIPPED = Counter(
     "openmmo_snapshots_skipped_total",
@@ -193,6 +252,8 @@ def initialise_zone(zone: str) -> None:
     TICK_OVERRUNS.labels(zone)
     TICK_ERRORS.labels(zone)
     SNAPSHOTS_SKIPPED.labels(zone)
+    SNAPSHOT_BYTES.labels(zone)
+    PLAYER_BYTES_PER_SECOND.labels(zone)
     BYTES_RECEIVED.labels(zone)
     BYTES_SENT.labels(zone)
     for result in ("ok", "failed", "refused"):

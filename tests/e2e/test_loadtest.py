@@ -45,6 +45,11 @@ def test_bots_connect_play_and_are_measured(world, tmp_path):
     assert report["totals"]["ws_connecting"]["count"] == 20
     assert 0 < report["totals"]["ack_move"]["p95"] < 1000
     assert report["errors"]["count"] == 0
+    # every bot gets ≥ 10 snapshots a second of ~a hundred bytes or more: bytes are counted
+    assert report["bytes_received"] > 20 * 5 * 10 * 100
+    assert 1000 < report["bytes_per_player_s"] < 100_000
+    assert sum(p["bytes_in"] for p in report["timeline"]) <= report["bytes_received"]
+    assert "KB per player-second" in run.stdout
     assert "PASSED" in (tmp_path / "loadtest.html").read_text()
     assert "PASS ack_move p(95)<1000" in run.stdout
 

@@ -12,6 +12,8 @@ def exported_names():
         if isinstance(value, MetricWrapperBase):
             suffix = "_total" if value._type == "counter" else ""
             yield value._name + suffix
+        elif isinstance(value, metrics.BulkHistogram):
+            yield value.name
 
 
 def test_every_exported_metric_is_documented_with_base_unit_names():

@@ -264,3 +264,32 @@ async def test_the_spawn_area_is_announced_and_respawns_land_in_it():
     respawn = next(e for e in a_t.last("snapshot")["events"] if e["type"] == "respawn")
     distance = math.hypot(respawn["x"] - town.spawn_x, respawn["y"] - town.spawn_y)
     assert distance <= town.spawn_radius + 1e-6
+
+
+def _exported(name, zone_label):
+    from prometheus_client import REGISTRY, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(generate_latest(REGISTRY).decode()):
+        for sample in family.samples:
+            if sample.name == name and sample.labels.get("zone") == zone_label:
+                return sample.value
+    return 0.0
+
+
+async def test_snapshot_sizes_and_what_each_player_is_sent_per_second_are_measured(zone):
+    label = zone.runtime.play.label
+    count0 = _exported("openmmo_snapshot_bytes_count", label)
+    sum0 = _exported("openmmo_snapshot_bytes_sum", label)
+    players0 = _exported("openmmo_player_sent_bytes_per_second_count", label)
+    _, a_t = await zone.player("aria", x=100, y=100)
+    _, b_t = await zone.player("bob", x=110, y=100)
+    for _ in range(22):  # 1.1 s of ticks
+        await zone.tick()
+    snapshots = a_t.of_type("snapshot") + b_t.of_type("snapshot")
+    sizes = [len(data) for t in (a_t, b_t) for data, _ in t.frames if b'"snapshot"' in data]
+    assert len(sizes) == len(snapshots) > 20
+    assert _exported("openmmo_snapshot_bytes_count", label) - count0 == len(sizes)
+    assert _exported("openmmo_snapshot_bytes_sum", label) - sum0 == sum(sizes)
+    # one observation per player per second
+    assert _exported("openmmo_player_sent_bytes_per_second_count", label) - players0 == 2

@@ -74,6 +74,7 @@ class BotStats:
         self.snapshots = 0
         self.reconnects = 0  # drops a bot came back from (same account, same character)
         self.drops: dict[str, int] = {}  # close codes that ended a connection, by code
+        self.bytes_in = 0  # every game message received (WebSocket payloads)
 
     def fail(self, kind: str) -> None:
         self.failures[kind] = self.failures.get(kind, 0) + 1
@@ -88,6 +89,7 @@ class BotStats:
             "snapshots": self.snapshots,
             "reconnects": self.reconnects,
             "drops": self.drops,
+            "bytes_in": self.bytes_in,
         }
 
 
@@ -96,6 +98,7 @@ class _Listener(WSListener):
         self.bot = bot
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        self.bot.stats.bytes_in += frame.payload_size
         if frame.msg_type is WSMsgType.BINARY:
             self.bot.on_binary(frame.get_payload_as_bytes())
         elif frame.msg_type is WSMsgType.TEXT:

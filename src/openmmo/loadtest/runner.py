@@ -34,6 +34,7 @@ class Interval:
     snapshots: int = 0
     reconnects: int = 0
     drops: dict[str, int] = field(default_factory=dict)
+    bytes_in: int = 0
     bots: dict[int, int] = field(default_factory=dict)  # per worker
     playing: dict[int, int] = field(default_factory=dict)
 
@@ -45,6 +46,7 @@ class Interval:
         self.rejections += stats["rejections"]
         self.snapshots += stats["snapshots"]
         self.reconnects += stats.get("reconnects", 0)
+        self.bytes_in += stats.get("bytes_in", 0)
         for code, count in stats.get("drops", {}).items():
             self.drops[code] = self.drops.get(code, 0) + count
         for kind, count in stats["failures"].items():
@@ -162,6 +164,8 @@ def _result(
             }
         )
     complete = len(finished) == scenario.processes
+    # Bytes per player-second: what the bots received over the seconds they were playing.
+    player_seconds = sum(sum(i.playing.values()) for i in timeline.values())
     return {
         "run_id": scenario.run_id,
         "started_at": started_at,
@@ -183,6 +187,10 @@ def _result(
         "drops": totals.drops,
         "sent": totals.sent,
         "snapshots": totals.snapshots,
+        "bytes_received": totals.bytes_in,
+        "bytes_per_player_s": round(totals.bytes_in / player_seconds, 1)
+        if player_seconds
+        else None,
         "timeline": [
             {
                 "t": second,
@@ -190,6 +198,7 @@ def _result(
                 "target": scenario.target_at(second),
                 "sent": i.sent,
                 "errors": i.failure_count,
+                "bytes_in": i.bytes_in,
                 "latency": {
                     name: {
                         q: round(i.latency[name].percentile(float(q[1:])), 3)
@@ -221,6 +230,11 @@ def _summary(out: TextIO, result: dict[str, Any], report_dir: Path) -> None:
         f"({errors['rate']:.4%}) {errors['by_kind'] or ''}, "
         f"game rejections {result['rejections']}\n"
     )
+    if result["bytes_per_player_s"] is not None:
+        out.write(
+            f"received {result['bytes_per_player_s'] / 1024:.2f} KB per player-second "
+            f"({result['bytes_received']} bytes)\n"
+        )
     if result["drops"]:
         out.write(
             f"connections dropped {sum(result['drops'].values())} {result['drops']}, "

@@ -123,6 +123,7 @@ class Replicator:
         budget_s = self.send_budget_s
         deadline = time.perf_counter() + budget_s
         sent = skipped = bytes_out = 0
+        sizes = self.sessions.traffic.snapshot_sizes
         for index, session in enumerate(list(self.sessions.players.values())):
             if index % YIELD_EVERY == YIELD_EVERY - 1 and time.perf_counter() > deadline:
                 await asyncio.sleep(0)
@@ -151,8 +152,10 @@ class Replicator:
                     prefix, session.ack_seq, actor.xp, view.json_part(cell), session.events
                 )
             session.transport.send(data, session.binary)
-            session.bytes_out += len(data)
-            bytes_out += len(data)
+            size = len(data)
+            session.bytes_out += size
+            bytes_out += size
+            sizes.append(size)
             sent += 1
             session.events = []
             session.unacked = False

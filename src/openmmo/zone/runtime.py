@@ -39,9 +39,11 @@ from openmmo.metrics import (
     DISCONNECTS,
     MESSAGES_RECEIVED,
     MESSAGES_SENT,
+    PLAYER_BYTES_PER_SECOND,
     PLAYERS_MAX,
     PLAYERS_ONLINE,
     PROTOCOL_ERRORS,
+    SNAPSHOT_BYTES,
     SNAPSHOTS_SKIPPED,
     TICK_DURATION,
     TICK_ERRORS,
@@ -158,6 +160,7 @@ class ZoneRuntime:
         self.spectators = Spectators(self)
         self.live = LiveStats(clock.monotonic())
         self._arrivals: list[float] = []
+        self._rates_at = clock.monotonic()
         self.sessions.greeting = self.greeting
         self.sessions.extensions = world.game.messages
         self.sessions.on_immediate = lambda s, m, now: handlers.handle_now(self, s, m, now)
@@ -355,6 +358,15 @@ class ZoneRuntime:
             SNAPSHOTS_SKIPPED.labels(label).inc(skipped)
         BYTES_RECEIVED.labels(label).inc(traffic.bytes_in)
         BYTES_SENT.labels(label).inc(traffic.bytes_out)
+        SNAPSHOT_BYTES.observe_many(label, traffic.snapshot_sizes)
+        now = self.clock.monotonic()
+        if now - self._rates_at >= 1.0:  # once a second: what each player was sent
+            span, self._rates_at = now - self._rates_at, now
+            rates = []
+            for session in sessions.players.values():
+                rates.append((session.bytes_out - session.bytes_mark) / span)
+                session.bytes_mark = session.bytes_out
+            PLAYER_BYTES_PER_SECOND.observe_many(label, rates)
         self.live.traffic(
             sum(traffic.received.values()),
             sum(traffic.sent.values()),

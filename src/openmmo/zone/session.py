@@ -39,6 +39,7 @@ class Session:
         "ack_seq",
         "actor",
         "backlogged_since",
+        "bytes_mark",
         "bytes_out",
         "character_id",
         "chat_bucket",
@@ -96,6 +97,7 @@ class Session:
         self.last_snapshot_at = 0.0
         self.writable = True
         self.bytes_out = 0  # everything sent to this connection (the console shows its rate)
+        self.bytes_mark = 0  # bytes_out at the last per-second sample (the metric)
         self.backlogged_since: float | None = None
         self.message_bucket = TokenBucket(limits.max_messages_per_s, limits.message_burst, now)
         self.chat_bucket = TokenBucket(limits.chat_per_s, limits.chat_burst, now)

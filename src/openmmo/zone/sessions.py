@@ -75,8 +75,10 @@ class Traffic:
     disconnects: Counter[int] = field(default_factory=Counter)
     bytes_in: int = 0
     bytes_out: int = 0
+    snapshot_sizes: list[int] = field(default_factory=list)
 
     def clear(self) -> None:
+        self.snapshot_sizes = []
         self.received.clear()
         self.sent.clear()
         self.errors.clear()
