@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install up test lint typecheck unit e2e docs services tools sync-monitoring bench bench-peers chaos container-test clean
+.PHONY: help install up test lint typecheck unit e2e docs services tools sync-monitoring bench bench-tools bench-peers chaos container-test clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -47,14 +47,20 @@ test: services tools lint typecheck  ## Everything: lint, types, unit, integrati
 	$(BIN)/pytest -q
 	scripts/container-smoke.sh
 
-bench: $(STAMP) services  ## Benchmarks (minutes): tick cost, players per core, HTTP, cross-server, 5,000 players.
+bench: $(STAMP) services bench-tools  ## Benchmarks (minutes): tick cost, players per core, HTTP, cross-server, 5,000 players.
 	$(BIN)/python benchmarks/tick_cost.py
 	$(BIN)/python benchmarks/capacity.py --steps 500 1000 1250 1500
 	$(BIN)/python benchmarks/http_gateway.py
 	$(BIN)/python benchmarks/cross_server.py
 	$(BIN)/python benchmarks/crowd.py --bots 5000 --movers 1000
 
-bench-peers: $(STAMP) services  ## Ours against a C epoll server and Colyseus, same harness (~30 min).
+bench-tools:  ## What the benchmarks run besides Python: wrk (Debian), and gcc for the C reference.
+	@command -v wrk >/dev/null || { echo "bench-tools: apt-get install wrk"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk >/dev/null; }
+	@command -v gcc >/dev/null || { echo "bench-tools: apt-get install gcc"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gcc libc6-dev >/dev/null; }
+
+bench-peers: $(STAMP) services bench-tools  ## Ours against a C epoll server and Colyseus, same harness (~30 min).
 	$(BIN)/python benchmarks/reference.py --steps 1500 2000 2500 3000 --c-steps 1500 2000 3000 4000 5000
 	$(BIN)/python benchmarks/reference.py --servers ours --steps 200 400 600 800 --out reports/reference-small.json
 	$(BIN)/python benchmarks/colyseus.py --steps 200 400 600 800

@@ -15,7 +15,9 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -130,6 +132,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     args = parser.parse_args()
+    if shutil.which("wrk") is None:  # was a CalledProcessError (exit 127) after setting up
+        sys.exit("http_gateway: wrk is missing: `make bench-tools` (or apt-get install wrk)")
     os.sched_setaffinity(0, {1})  # this driver too stays off the gateway's core
     database = create_database()
     cluster = Cluster(
