@@ -465,7 +465,13 @@ URL=http://127.0.0.1:$HTTP_PORT
 curl -fsS --max-time 5 "$URL/health/ready" >/dev/null || die "GET $URL/health/ready failed"
 [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$URL/metrics")" = 404 ] \
   || die "nginx serves /metrics to the outside"
-"$ROOT/.venv/bin/python" "$SMOKE/play.py" "$URL" || die "the player session through nginx failed"
+"$ROOT/.venv/bin/python" "$SMOKE/play.py" "$URL" || {
+  for name in zone1 gateway nginx; do  # what the servers saw of it, for the next look
+    log "last lines of $name:"
+    command podman logs --tail 30 "$PROJECT-$name-1" 2>&1 | sed 's/^/  /'
+  done
+  die "the player session through nginx failed"
+}
 if [ "${SMOKE_LOADTEST:-1}" = 1 ]; then
   log "openmmo loadtest: 3 bots for 5 s through nginx"
   lt_dir=$TOOLS/container-smoke-loadtest

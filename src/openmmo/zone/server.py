@@ -151,6 +151,8 @@ class ZoneServer:
         Returns how many players were moved."""
         rt = self.runtime
         sessions = rt.sessions
+        if self._server is None or not self._server.is_serving():
+            return 0  # shutting down (SIGTERM): that drain is not the operator's to undo
         if not drain:
             sessions.draining = self.health.draining = False
             log.info("zone_undrained", zone=rt.spec.name)
