@@ -8,6 +8,8 @@ from openmmo.bus import Kind
 from openmmo.bus.rabbitmq import RabbitBus
 from openmmo.compose import open_shared, open_storage
 from openmmo.config import Settings
+from openmmo.gateway.console import ConsoleService
+from openmmo.gateway.errors import ApiError
 from openmmo.storage import ItemDiscrepancy
 
 BUS_CONNECT_TIMEOUT_S = 10.0
@@ -36,26 +38,26 @@ async def _connected_bus(settings: Settings, stack: AsyncExitStack) -> RabbitBus
 
 
 async def ban(settings: Settings, username: str, banned: bool, reason: str) -> str:
-    """Ban (or unban) an account: stored, its refresh tokens revoked, its players kicked."""
+    """Ban (or unban) an account, as the web console does (:meth:`ConsoleService.ban`)."""
     if banned:  # kicking players needs the bus: refuse before changing anything
         _require_bus(settings)
     async with AsyncExitStack() as stack:
         shared = await open_shared(settings, stack)
-        account = await shared.storage.account_by_username(username)
-        if account is None:
-            raise AdminError(f"no account {username!r}")
-        await shared.storage.set_banned(account.account_id, banned)
-        await shared.storage.record_audit("ban" if banned else "unban", account.account_id, reason)
-        if not banned:
-            return f"unbanned {username}"
-        await shared.sessions.revoke_account(account.account_id)
-        bus = shared.bus
-        assert isinstance(bus, RabbitBus)  # _require_bus
-        await bus.wait_connected(BUS_CONNECT_TIMEOUT_S)
-        await bus.broadcast(
-            Kind.KICK, {"account_id": account.account_id, "reason": "banned"}, "admin"
+        if banned:
+            bus = shared.bus
+            assert isinstance(bus, RabbitBus)  # _require_bus
+            await bus.wait_connected(BUS_CONNECT_TIMEOUT_S)
+        console = ConsoleService(
+            storage=shared.storage,
+            directory=shared.directory,
+            bus=shared.bus,
+            sessions=shared.sessions,
+            clock=shared.clock,
         )
-        return f"banned {username}: tokens revoked, players kicked"
+        try:
+            return await console.ban("the command line", username, reason, banned)
+        except ApiError as exc:
+            raise AdminError(exc.message) from None
 
 
 async def grant_admin(settings: Settings, username: str, admin: bool) -> str:

@@ -130,7 +130,8 @@ class ConsoleService:
                 await self._sampler
 
     # --- actions --------------------------------------------------------------------------
-    async def kick(self, admin: Account, name: str, reason: str) -> str:
+    # ``by`` names who acts, for the audit log: an admin's username, or "the command line".
+    async def kick(self, by: str, name: str, reason: str) -> str:
         character = await self._call(self.storage.character_by_name(name))
         if character is None:
             raise ApiError(404, "character_not_found", f"no character {name!r}")
@@ -141,17 +142,19 @@ class ConsoleService:
                 "admin",
             )
         )
-        await self._audit("kick", character.account_id, admin, f"{character.name}: {reason}")
+        await self._audit("kick", character.account_id, by, f"{character.name}: {reason}")
         return f"kicked {character.name}"
 
-    async def ban(self, admin: Account, username: str, reason: str, banned: bool) -> str:
+    async def ban(self, by: str, username: str, reason: str, banned: bool) -> str:
+        """Ban (or unban) an account: stored, its refresh tokens revoked, its players kicked
+        from every server (the web console and ``openmmo admin ban`` both come here)."""
         account = await self._call(self.storage.account_by_username(username))
         if account is None:
             raise ApiError(404, "account_not_found", f"no account {username!r}")
-        if account.account_id == admin.account_id and banned:
+        if banned and account.username.lower() == by.lower():
             raise ApiError(409, "cannot_ban_yourself", "an admin cannot ban their own account")
         await self._call(self.storage.set_banned(account.account_id, banned))
-        await self._audit("ban" if banned else "unban", account.account_id, admin, reason)
+        await self._audit("ban" if banned else "unban", account.account_id, by, reason)
         if not banned:
             return f"unbanned {account.username}"
         try:
@@ -165,16 +168,16 @@ class ConsoleService:
         )
         return f"banned {account.username}: tokens revoked, players kicked"
 
-    async def announce(self, admin: Account, message: str) -> str:
+    async def announce(self, by: str, message: str) -> str:
         await self._publish(self.bus.broadcast(Kind.ANNOUNCE, {"message": message}, "admin"))
-        await self._audit("announce", None, admin, message)
+        await self._audit("announce", None, by, message)
         return "announced"
 
-    async def drain(self, admin: Account, channel_id: str, drain: bool) -> str:
+    async def drain(self, by: str, channel_id: str, drain: bool) -> str:
         if channel_id not in {c.server_id for c in await self._channels()}:
             raise ApiError(404, "channel_not_found", f"no live channel {channel_id!r}")
         await self._publish(self.bus.send(channel_id, Kind.DRAIN, {"drain": drain}, "admin"))
-        await self._audit("drain" if drain else "undrain", None, admin, channel_id)
+        await self._audit("drain" if drain else "undrain", None, by, channel_id)
         return f"{'draining' if drain else 'taking players again on'} {channel_id}"
 
     async def audit(self, limit: int) -> list[AuditEntryOut]:
@@ -185,11 +188,9 @@ class ConsoleService:
         ]
 
     # --- plumbing -------------------------------------------------------------------------
-    async def _audit(self, kind: str, account_id: int | None, admin: Account, detail: str) -> None:
-        log.info("admin_action", kind=kind, admin=admin.username, detail=detail[:200])
-        await self._call(
-            self.storage.record_audit(kind, account_id, f"by {admin.username}: {detail}")
-        )
+    async def _audit(self, kind: str, account_id: int | None, by: str, detail: str) -> None:
+        log.info("admin_action", kind=kind, by=by, detail=detail[:200])
+        await self._call(self.storage.record_audit(kind, account_id, f"by {by}: {detail}"))
 
     async def _call(self, call: Awaitable[T]) -> T:
         try:

@@ -310,7 +310,7 @@ async def admin_kick(
     request: Request, service: GatewayService, claims: Any, body: KickRequest
 ) -> AdminResult:
     console, admin = await _admin(request, claims)
-    return AdminResult(result=await console.kick(admin, body.character, body.reason))
+    return AdminResult(result=await console.kick(admin.username, body.character, body.reason))
 
 
 @operation(
@@ -326,7 +326,9 @@ async def admin_ban(
     request: Request, service: GatewayService, claims: Any, body: BanRequest
 ) -> AdminResult:
     console, admin = await _admin(request, claims)
-    return AdminResult(result=await console.ban(admin, body.username, body.reason, not body.unban))
+    return AdminResult(
+        result=await console.ban(admin.username, body.username, body.reason, not body.unban)
+    )
 
 
 @operation(
@@ -342,7 +344,7 @@ async def admin_announce(
     request: Request, service: GatewayService, claims: Any, body: AnnounceRequest
 ) -> AdminResult:
     console, admin = await _admin(request, claims)
-    return AdminResult(result=await console.announce(admin, body.message))
+    return AdminResult(result=await console.announce(admin.username, body.message))
 
 
 @operation(
@@ -360,7 +362,7 @@ async def admin_drain(
 ) -> AdminResult:
     console, admin = await _admin(request, claims)
     channel_id = request.path_params["channel_id"]
-    return AdminResult(result=await console.drain(admin, channel_id, body.drain))
+    return AdminResult(result=await console.drain(admin.username, channel_id, body.drain))
 
 
 @operation(
