@@ -224,6 +224,11 @@ def test_the_schema_types_every_value_and_refuses_unknown_keys():
         ("tracing.exporter=jaeger", "tracing.exporter"),
         ("tracing.samplerRatio=2", "tracing.samplerRatio"),
         ("tracing.endpoint=collector:4318", "tracing.endpoint"),
+        ("logShipping.loki.url=loki:3100", "logShipping.loki.url"),
+        ("logShipping.elasticsearch.port=0", "logShipping.elasticsearch.port"),
+        ("logShipping.namespace=Logging", "logShipping.namespace"),
+        ("logShipping.memBufLimit=lots", "logShipping.memBufLimit"),
+        ("logShipping.loki.extraLabels.app\\.kubernetes\\.io=x", "extraLabels"),
     ],
 )
 def test_the_schema_refuses_a_bad_value(helm, setting, message):

@@ -12,14 +12,7 @@ import pytest
 from openmmo.client import ApiError, ConnectionClosed, GameClient, GameError, GatewayClient
 from openmmo.storage import CharacterProgress
 from openmmo.storage.sql import SqlStorage, create_engine
-from openmmo.testing.cluster import Cluster
-from openmmo.testing.services import (
-    RABBITMQ_URL,
-    REDIS_URL,
-    create_database,
-    drop_database,
-    namespace,
-)
+from openmmo.testing.cluster import on_shared_services
 
 pytestmark = pytest.mark.e2e
 
@@ -30,21 +23,8 @@ ITEMS = {"gem": 3, "gold": 100}
 
 @pytest.fixture
 def cluster(tmp_path):
-    database = create_database()
-    world = Cluster(
-        tmp_path,
-        database_url=database,
-        redis_url=REDIS_URL,
-        rabbitmq_url=RABBITMQ_URL,
-        namespace=namespace(),
-        zones=[1, 2],
-    )
-    try:
-        world.start()
+    with on_shared_services(tmp_path, [1, 2]) as world:
         yield world
-    finally:
-        world.stop_all()
-        drop_database(database)
 
 
 async def seed(storage, character_id):
