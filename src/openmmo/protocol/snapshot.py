@@ -74,7 +74,7 @@ class WireEvent:
         return self._json
 
 
-def _bin_header(size: int) -> bytes:
+def bin_header(size: int) -> bytes:
     if size < 256:
         return bytes((0xC4, size))
     if size < 65536:
@@ -82,7 +82,7 @@ def _bin_header(size: int) -> bytes:
     return b"\xc6" + size.to_bytes(4, "big")
 
 
-def _array_header(count: int) -> bytes:
+def array_header(count: int) -> bytes:
     if count < 16:
         return bytes((0x90 | count,))
     if count < 65536:
@@ -96,17 +96,18 @@ class TickPrefix:
 
     msgpack: bytes
     json: str
+    msgpack_v2: bytes  # the same entries without the map header (v2 maps vary in size)
 
     @classmethod
     def build(cls, tick: int, time_ms: int) -> TickPrefix:
         tick &= 0xFFFFFFFF
+        msgpack = (
+            _MP_HEAD + _U32.pack(0xCE, tick) + _MP_K_TIME + _U64.pack(0xCF, time_ms) + _MP_K_ACK
+        )
         return cls(
-            msgpack=_MP_HEAD
-            + _U32.pack(0xCE, tick)
-            + _MP_K_TIME
-            + _U64.pack(0xCF, time_ms)
-            + _MP_K_ACK,
+            msgpack=msgpack,
             json=f'{{"type":"snapshot","tick":{tick},"time_ms":{time_ms},"ack":',
+            msgpack_v2=msgpack[1:],
         )
 
 
@@ -115,7 +116,7 @@ def area_part_msgpack(blob: bytes) -> bytes:
 
     ``blob`` is the area's records packed as :data:`ENTITY_DTYPE`.
     """
-    return _MP_K_ENTITIES + _bin_header(len(blob)) + blob + _MP_K_EVENTS
+    return _MP_K_ENTITIES + bin_header(len(blob)) + blob + _MP_K_EVENTS
 
 
 def area_part_json(records: npt.NDArray[np.void]) -> str:
@@ -145,7 +146,7 @@ def snapshot_msgpack(
         _MP_K_XP,
         _U32.pack(0xCE, xp),
         area_part,
-        _array_header(len(events)),
+        array_header(len(events)),
     ]
     parts.extend(e.msgpack() for e in events)
     return b"".join(parts)
