@@ -57,6 +57,7 @@ from openmmo.storage import Storage
 from openmmo.storage.migrate import check_schema, upgrade
 from openmmo.storage.sql import SqlStorage, create_engine
 from openmmo.zone.checkpoint import Checkpointer
+from openmmo.zone.replicate import DeltaConfig
 from openmmo.zone.runtime import HookLimits, ZoneConfig, ZoneRuntime
 from openmmo.zone.server import ZoneServer, default_server_id
 
@@ -295,6 +296,11 @@ def build_zone_server(
         tick_interval_s=settings.tick_interval_s,
         snapshot_interval_s=settings.snapshot_interval_s,
         send_budget_s=settings.tick_send_budget_s,
+        delta=DeltaConfig(
+            budget_bytes_s=settings.snapshot_budget_bytes_s,
+            far_refresh_hz=settings.far_refresh_hz,
+            hysteresis=settings.interest_hysteresis,
+        ),
         max_concurrent_joins=settings.max_concurrent_joins,
         limits=Limits(
             max_message_bytes=settings.max_message_bytes,

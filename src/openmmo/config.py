@@ -143,6 +143,25 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         4096, ge=256, le=1_048_576, description="Largest client message accepted (bytes)."
     )
+    snapshot_budget_bytes_s: int = Field(
+        16384,
+        ge=0,
+        description="Protocol v2: bytes per second of entity changes a client's view may "
+        "take (0: no cap). In a crowd the nearest and longest-waiting changes go first.",
+    )
+    far_refresh_hz: float = Field(
+        5.0,
+        gt=0,
+        le=120,
+        description="Protocol v2: how often entities farther than a cell from a client's "
+        "cell are refreshed (near ones: every tick they change).",
+    )
+    interest_hysteresis: float = Field(
+        8.0,
+        ge=0,
+        description="Protocol v2: how far (world units) beyond the 3x3 cells an entity "
+        "already in view may go before it leaves the view.",
+    )
     max_connections_per_address: int = Field(
         256,
         ge=0,

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 1  # v1: every snapshot is the full view
+PROTOCOL_DELTA = 2  # v2: snapshots are deltas against what the client holds (msgpack only)
 
 
 class Encoding(StrEnum):
@@ -22,7 +23,22 @@ class Encoding(StrEnum):
         return f"openmmo.v{PROTOCOL_VERSION}.{self.value}"
 
 
-SUBPROTOCOLS: dict[str, Encoding] = {e.subprotocol: e for e in Encoding}
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """What a connection speaks: an encoding and a protocol version."""
+
+    encoding: Encoding
+    version: int = PROTOCOL_VERSION
+
+    @property
+    def subprotocol(self) -> str:
+        return f"openmmo.v{self.version}.{self.encoding.value}"
+
+
+SUBPROTOCOLS: dict[str, Wire] = {
+    w.subprotocol: w
+    for w in (Wire(Encoding.JSON), Wire(Encoding.MSGPACK), Wire(Encoding.MSGPACK, PROTOCOL_DELTA))
+}
 
 
 class ClientType(StrEnum):
@@ -40,6 +56,7 @@ class ClientType(StrEnum):
     INVENTORY = "inventory"
     SWITCH_CHANNEL = "switch_channel"
     USE_ITEM = "use_item"
+    RESYNC = "resync"
     # Not a wire name: the kind of every message a game declares (protocol.md, extensions).
     CUSTOM = "custom"
 

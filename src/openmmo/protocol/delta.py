@@ -120,6 +120,7 @@ class DeltaPart:
     entries: int  # how many map entries ``data`` holds
     data: bytes
     changes: int  # records in it (0: the client's state does not change)
+    full: bool = False  # a keyframe: the client drops what it holds first
 
 
 def _section(name: str, records: npt.NDArray[Any]) -> bytes:
@@ -133,7 +134,7 @@ def keyframe(state: npt.NDArray[np.void], quantum: float) -> DeltaPart:
     for name in ENTER_DTYPE.names or ():
         enter[name] = state[name]
     data = _FULL_TRUE + _K["quantum"] + _packb(float(quantum)) + _section("enter", enter)
-    return DeltaPart(3, data, len(state))
+    return DeltaPart(3, data, len(state), full=True)
 
 
 def diff(old: npt.NDArray[np.void], new: npt.NDArray[np.void]) -> DeltaPart:

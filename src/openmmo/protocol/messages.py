@@ -80,6 +80,14 @@ class Ping:
 
 
 @dataclass(frozen=True, slots=True)
+class Resync:
+    """Protocol v2: send me my whole view (a keyframe) with the next snapshot."""
+
+    kind: ClassVar[ClientType] = ClientType.RESYNC
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class Inspect:
     kind: ClassVar[ClientType] = ClientType.INSPECT
     seq: int
@@ -144,6 +152,7 @@ ClientMessage = (
     | Attack
     | Chat
     | Ping
+    | Resync
     | Inspect
     | Leave
     | Give
@@ -182,6 +191,8 @@ def parse_client_message(
         if client_time is not None and not _is_finite_number(client_time):
             raise _bad(seq, "client_time must be a number")
         return Ping(seq, None if client_time is None else float(client_time))
+    if kind == "resync":
+        return Resync(seq)
     if kind == "join_game":
         return JoinGame(
             seq, _optional_int(obj, "map_id", seq), _optional_int(obj, "character_id", seq)

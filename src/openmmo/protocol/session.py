@@ -80,6 +80,7 @@ ALLOWED: dict[Phase, frozenset[ClientType]] = {
             C.ATTACK,
             C.CHAT,
             C.PING,
+            C.RESYNC,
             C.INSPECT,
             C.LEAVE,
             C.GIVE,

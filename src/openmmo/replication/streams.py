@@ -90,12 +90,12 @@ class DeltaStreams:
         self._history: dict[int, dict[int, npt.NDArray[np.void]]] = {}
         self._parts: dict[tuple[int, int, int], DeltaPart] = {}
         self._keyframes: dict[int, DeltaPart] = {}
-        self._world = world
+        self.world = world
         self._true: npt.NDArray[np.void] = EMPTY_STATE
 
     def begin(self, world: World, tick: int) -> None:
         """Start a tick (after the grid is rebuilt): quantize the world once for all cells."""
-        self._world = world
+        self.world = world
         self.tick = tick
         self._parts.clear()
         self._keyframes.clear()
@@ -158,7 +158,7 @@ class DeltaStreams:
         self, cell: int, held: npt.NDArray[np.void] | None
     ) -> tuple[npt.NDArray[np.void], npt.NDArray[np.bool_]]:
         """The true view of ``cell`` (sorted by key) and which of its entities are near."""
-        grid, world, relevance = self.grid, self._world, self.relevance
+        grid, world, relevance = self.grid, self.world, self.relevance
         slots = grid.slots_near(cell)
         size = grid.cell_size
         row, column = divmod(cell, grid.columns)

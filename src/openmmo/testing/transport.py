@@ -7,6 +7,7 @@ from typing import Any
 
 import msgpack
 
+from openmmo.protocol.delta import DeltaView
 from openmmo.protocol.snapshot import entities_from_wire
 
 
@@ -45,6 +46,16 @@ class RecordingTransport:
             raise AssertionError(f"no {kind!r} message among {[m['type'] for m in self.messages]}")
         return found[-1]
 
+    def view(self) -> DeltaView:
+        """Protocol v2: the view a client holds after applying every snapshot so far."""
+        view = DeltaView()
+        for message in self.of_type("snapshot"):
+            view.apply(message)
+        return view
+
     def entity_ids(self) -> set[int]:
-        """Entity ids in the last snapshot."""
-        return {int(r["id"]) for r in entities_from_wire(self.last("snapshot")["entities"])}
+        """Entity ids in the last snapshot (v1), or in the view held after it (v2)."""
+        last = self.last("snapshot")
+        if "entities" in last:
+            return {int(r["id"]) for r in entities_from_wire(last["entities"])}
+        return {int(r["id"]) for r in self.view().records()}

@@ -40,6 +40,7 @@ from openmmo.protocol.messages import (
     Leave,
     Move,
     Ping,
+    Resync,
     SwitchChannel,
     UseItem,
 )
@@ -71,6 +72,9 @@ def handle_now(rt: ZoneRuntime, session: Session, message: ClientMessage, now: f
             rt.sessions.authenticate(session, message.token, message.seq)
         case Ping():
             on_ping(rt, session, message)
+        case Resync():
+            session.delta_base = None  # the next snapshot is a keyframe...
+            session.unacked = session.playing  # ...and it goes out with the next tick
         case JoinGame():
             on_join(rt, session, message, now)
         case InventoryRequest():

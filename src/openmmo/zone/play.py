@@ -257,6 +257,7 @@ class Play:
         assert session.actor is not None and session.character_id is not None
         world, actor = self.world, session.actor
         slot = actor.slot
+        session.delta_base = None  # a fresh view: the first v2 snapshot is a keyframe
         return Joined(
             seq=seq,
             entity_id=session.character_id,

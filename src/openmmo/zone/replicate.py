@@ -13,27 +13,48 @@ skipping) and closed if it stays backed up. The send loop yields to the event lo
 it has held it for ``send_budget_s``, so connections are accepted and inputs read even during
 a long tick.
 
+Protocol v2 clients get deltas instead (:mod:`openmmo.replication.streams`): the part that
+brings a client from the view it holds to its cell's view is shared by every client with the
+same base, a skipped snapshot only means a larger delta next time, and a v2 client that is due
+but would get nothing (no change, no ack, no event) gets nothing, except a keepalive every
+``keepalive_s``.
+
 This part owns the grid; it reads the world (never changes it) and the session table.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from openmmo.clock import Clock
-from openmmo.protocol.codes import Limits
+from openmmo.protocol.codes import PROTOCOL_DELTA, Limits
+from openmmo.protocol.delta import snapshot_v2
 from openmmo.protocol.snapshot import TickPrefix, WireEvent, snapshot_json, snapshot_msgpack
 from openmmo.replication.area import AreaView
 from openmmo.replication.events import Area, Everyone, routed
 from openmmo.replication.interest import InterestGrid
+from openmmo.replication.streams import DeltaStreams, Relevance
 from openmmo.sim.events import Loot, SimEvent
 from openmmo.sim.world import EntityKind, World
 from openmmo.zone.session import Session, push_event_to
 from openmmo.zone.sessions import Sessions
 
 YIELD_EVERY = 64  # sessions between checks of the send budget
+
+
+@dataclass(frozen=True, slots=True)
+class DeltaConfig:
+    """How protocol v2 views are cut (see :mod:`openmmo.replication.streams`)."""
+
+    budget_bytes_s: int = 16384  # entity changes per client per second; 0: no cap
+    far_refresh_hz: float = 5.0  # entities beyond a cell from the viewer's cell
+    hysteresis: float = 8.0  # world units beyond the 3x3 cells before an entity leaves
+    keepalive_s: float = 1.0  # a client with nothing new hears from the server this often
+    history_s: float = 1.0  # a client whose view is older than this gets a keyframe
 
 
 class Replicator:
@@ -48,6 +69,7 @@ class Replicator:
         snapshot_interval_s: float,
         send_budget_s: float,
         grant_loot: Callable[[Loot], None],
+        delta: DeltaConfig | None = None,
     ):
         self._world = world
         self.sessions = sessions
@@ -58,6 +80,9 @@ class Replicator:
         self.send_budget_s = send_budget_s
         self.grant_loot = grant_loot
         self.last_view: AreaView | None = None
+        self.delta = delta or DeltaConfig()
+        self.streams: DeltaStreams | None = None  # made when a v2 client first needs one
+        self._frame = 0  # counts send_snapshots calls: the "tick" of v2 bases
         self.grid = self._grid_for(world())
         spec = world().spec
         self._dims = (spec.width, spec.height, spec.cell_size)
@@ -73,6 +98,7 @@ class Replicator:
         dims = (spec.width, spec.height, spec.cell_size)
         if dims != self._dims:  # a hot reload changed the zone's size
             self.grid, self._dims = self._grid_for(world), dims
+            self.streams = None  # every v2 client gets a keyframe of the new zone
         self.grid.rebuild(world.active_slots(), world.x, world.y, world.capacity)
 
     def players_near(self, x: float, y: float) -> list[Session]:
@@ -104,6 +130,28 @@ class Replicator:
                     if session is not None:
                         session.push_event(wire)
 
+    def relevance(self, world: World) -> Relevance:
+        delta, tick_rate = self.delta, 1.0 / self.tick_interval_s
+        return Relevance(
+            max_entities=self.limits.max_snapshot_entities,
+            near_radius=world.spec.cell_size,
+            far_every=max(1, round(tick_rate / delta.far_refresh_hz)),
+            budget_per_tick=max(1, int(delta.budget_bytes_s / tick_rate))
+            if delta.budget_bytes_s > 0
+            else 0,
+            margin=delta.hysteresis,
+        )
+
+    def _streams_for(self, world: World) -> DeltaStreams:
+        streams = self.streams
+        if streams is None or streams.world is not world:  # first use, or a reloaded world
+            history = math.ceil(self.delta.history_s / self.tick_interval_s)
+            streams = DeltaStreams(self.grid, world, self.relevance(world), history)
+            self.streams = streams
+        if streams.tick != self._frame:
+            streams.begin(world, self._frame)
+        return streams
+
     def broadcast(self, event: WireEvent) -> None:
         push_event_to(self.sessions.players.values(), event)
 
@@ -112,6 +160,10 @@ class Replicator:
         world = self._world()
         view = AreaView(world, self.grid, self.limits.max_snapshot_entities)
         self.last_view = view  # the spectators' world frame is cut from the same records
+        self._frame += 1
+        frame = self._frame
+        streams: DeltaStreams | None = None
+        keepalive_before = now - self.delta.keepalive_s
         prefix = TickPrefix.build(world.tick, int(self.clock.time() * 1000))
         # Half a tick of slack, so a 10 Hz snapshot rate is not missed by tick-timing jitter.
         due_after = now - self.snapshot_interval_s + self.tick_interval_s / 2
@@ -143,7 +195,21 @@ class Replicator:
             cell = slot_cell[actor.slot] if actor.slot < len(slot_cell) else -1
             if cell < 0:
                 continue  # entered the world during a yield: next tick
-            if session.binary:
+            if session.protocol == PROTOCOL_DELTA:
+                if streams is None:
+                    streams = self._streams_for(world)
+                part = streams.part(session.delta_base, cell)
+                session.delta_base = (cell, frame)
+                if not (
+                    part.changes
+                    or part.full
+                    or session.unacked
+                    or session.events
+                    or session.last_snapshot_at <= keepalive_before
+                ):
+                    continue  # nothing new: the client already holds this view
+                data = snapshot_v2(prefix, session.ack_seq, actor.xp, part, session.events)
+            elif session.binary:
                 data = snapshot_msgpack(
                     prefix, session.ack_seq, actor.xp, view.msgpack_part(cell), session.events
                 )

@@ -62,7 +62,7 @@ from openmmo.zone import handlers, transfer
 from openmmo.zone.checkpoint import Checkpointer
 from openmmo.zone.live import LiveStats
 from openmmo.zone.play import Play
-from openmmo.zone.replicate import Replicator
+from openmmo.zone.replicate import DeltaConfig, Replicator
 from openmmo.zone.session import Session
 from openmmo.zone.sessions import Greeting, Sessions, Traffic
 from openmmo.zone.spectate import Spectators
@@ -90,6 +90,7 @@ class ZoneConfig:
     tick_interval_s: float = 0.05
     snapshot_interval_s: float = 0.1
     send_budget_s: float = 0.004
+    delta: DeltaConfig = field(default_factory=DeltaConfig)  # protocol v2's views
     max_concurrent_joins: int = 8
     slow_consumer_timeout_s: float = 10.0
     limits: Limits = field(default_factory=Limits)
@@ -155,6 +156,7 @@ class ZoneRuntime:
             tick_interval_s=config.tick_interval_s,
             snapshot_interval_s=config.snapshot_interval_s,
             send_budget_s=config.send_budget_s,
+            delta=config.delta,
             grant_loot=lambda loot: handlers.grant_loot(self, loot),
         )
         self.spectators = Spectators(self)

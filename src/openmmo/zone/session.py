@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Protocol
 
-from openmmo.protocol.codes import Encoding, Limits
+from openmmo.protocol.codes import PROTOCOL_VERSION, Encoding, Limits
 from openmmo.protocol.server import ServerMessage, encode_message
 from openmmo.protocol.session import Event, Phase, next_phase
 from openmmo.protocol.snapshot import WireEvent
@@ -44,6 +44,7 @@ class Session:
         "character_id",
         "chat_bucket",
         "connected_at",
+        "delta_base",
         "encoding",
         "epoch",
         "error_times",
@@ -58,6 +59,7 @@ class Session:
         "next_transfer_at",
         "phase",
         "progress_version",
+        "protocol",
         "queued",
         "session_id",
         "ticket_character_id",
@@ -70,11 +72,20 @@ class Session:
     )
 
     def __init__(
-        self, session_id: int, transport: Transport, encoding: Encoding, limits: Limits, now: float
+        self,
+        session_id: int,
+        transport: Transport,
+        encoding: Encoding,
+        limits: Limits,
+        now: float,
+        protocol: int = PROTOCOL_VERSION,
     ):
         self.session_id = session_id
         self.transport = transport
         self.encoding = encoding
+        self.protocol = protocol  # 2: snapshots are deltas (openmmo.protocol.delta)
+        # v2: (cell, tick) of the view this client holds; None: its next snapshot is a keyframe.
+        self.delta_base: tuple[int, int] | None = None
         self.phase = Phase.AUTH
         self.connected_at = now
         self.lobby_since = now  # when the connection last entered the lobby

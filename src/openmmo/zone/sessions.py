@@ -25,7 +25,7 @@ from typing import Any
 from openmmo.auth.tokens import JoinTicket, TokenError, TokenService
 from openmmo.clock import Clock
 from openmmo.protocol.codec import decode
-from openmmo.protocol.codes import ClientType, CloseCode, Encoding, ErrorCode, Limits
+from openmmo.protocol.codes import ClientType, CloseCode, Encoding, ErrorCode, Limits, Wire
 from openmmo.protocol.messages import (
     Chat,
     ClientMessage,
@@ -44,6 +44,7 @@ IMMEDIATE = frozenset(
     {
         ClientType.AUTH,
         ClientType.PING,
+        ClientType.RESYNC,
         ClientType.JOIN_GAME,
         ClientType.INVENTORY,
         ClientType.USE_ITEM,
@@ -134,9 +135,13 @@ class Sessions:
         self._per_account: Counter[int] = Counter()  # authenticated open connections
 
     # --- connections ----------------------------------------------------------------------
-    def connect(self, transport: Transport, encoding: Encoding, token: str | None) -> Session:
+    def connect(self, transport: Transport, wire: Wire | Encoding, token: str | None) -> Session:
         now = self.clock.monotonic()
-        session = Session(self._next_session_id, transport, encoding, self.limits, now)
+        if isinstance(wire, Encoding):
+            wire = Wire(wire)
+        session = Session(
+            self._next_session_id, transport, wire.encoding, self.limits, now, wire.version
+        )
         self._next_session_id += 1
         self.connections[session.session_id] = session
         address = transport.address
@@ -206,6 +211,7 @@ class Sessions:
         return Welcome(
             server_id=greeting.server_id,
             encoding=session.encoding.value,
+            protocol=session.protocol,
             account_id=session.account_id,
             zone=greeting.zone,
             tick_rate_hz=greeting.tick_rate_hz,

@@ -26,7 +26,7 @@ from picows import (
     WSUpgradeResponseWithListener,
 )
 
-from openmmo.protocol.codes import SUBPROTOCOLS, CloseCode, Encoding
+from openmmo.protocol.codes import SUBPROTOCOLS, CloseCode, Encoding, Wire
 from openmmo.zone.spectate import SPECTATE_PATH, SpectatorListener
 
 if TYPE_CHECKING:
@@ -83,9 +83,9 @@ class WsTransport:
 class GameListener(WSListener):
     """Feeds one connection's messages to the zone's sessions."""
 
-    def __init__(self, runtime: ZoneRuntime, encoding: Encoding, token: str | None):
+    def __init__(self, runtime: ZoneRuntime, wire: Wire, token: str | None):
         self._sessions = runtime.sessions
-        self._encoding = encoding
+        self._wire = wire
         self._token = token
         self._max_bytes = runtime.config.limits.max_message_bytes
         self._session: Session | None = None
@@ -98,7 +98,7 @@ class GameListener(WSListener):
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
-        self._session = self._sessions.connect(WsTransport(transport), self._encoding, self._token)
+        self._session = self._sessions.connect(WsTransport(transport), self._wire, self._token)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         session = self._session
@@ -160,24 +160,25 @@ class GameListener(WSListener):
             self._sessions.set_writable(self._session, True)
 
 
-def negotiate(request: WSUpgradeRequest) -> tuple[Encoding | None, str | None, str | None]:
-    """(encoding, token, problem) from the upgrade request.
+def negotiate(request: WSUpgradeRequest) -> tuple[Wire | None, str | None, str | None]:
+    """(wire, token, problem) from the upgrade request.
 
-    The encoding comes from ``Sec-WebSocket-Protocol`` (first supported entry), else from
-    ``?encoding=``, else JSON. The token from ``Authorization: Bearer``, else ``?token=``.
+    The encoding and protocol version come from ``Sec-WebSocket-Protocol`` (first supported
+    entry), else from ``?encoding=`` (protocol v1), else JSON v1. The token from
+    ``Authorization: Bearer``, else ``?token=``.
     """
     _, _, query = request.path.decode("latin-1").partition("?")
     params = parse_qs(query)
     offered = request.headers.get("Sec-WebSocket-Protocol")
-    encoding: Encoding | None = Encoding.JSON
+    wire: Wire | None = Wire(Encoding.JSON)
     if offered:
         names = [p.strip() for p in offered.split(",")]
-        encoding = next((SUBPROTOCOLS[n] for n in names if n in SUBPROTOCOLS), None)
-        if encoding is None:
+        wire = next((SUBPROTOCOLS[n] for n in names if n in SUBPROTOCOLS), None)
+        if wire is None:
             return None, None, "unsupported subprotocol; supported: " + ", ".join(SUBPROTOCOLS)
     elif "encoding" in params:
         try:
-            encoding = Encoding(params["encoding"][0])
+            wire = Wire(Encoding(params["encoding"][0]))
         except ValueError:
             return None, None, "encoding must be json or msgpack"
     token = None
@@ -186,7 +187,7 @@ def negotiate(request: WSUpgradeRequest) -> tuple[Encoding | None, str | None, s
         token = value.strip()
     elif params.get("token"):
         token = params["token"][0]
-    return encoding, token, None
+    return wire, token, None
 
 
 def listener_factory(
@@ -202,17 +203,17 @@ def listener_factory(
             return WSUpgradeResponseWithListener(
                 WSUpgradeResponse.create_error_response(404, b"the game endpoint is /ws\n"), None
             )
-        encoding, token, problem = negotiate(request)
-        if encoding is None:
+        wire, token, problem = negotiate(request)
+        if wire is None:
             return WSUpgradeResponseWithListener(
                 WSUpgradeResponse.create_error_response(400, (problem or "").encode() + b"\n"), None
             )
         headers = {}
         if request.headers.get("Sec-WebSocket-Protocol"):
-            headers["Sec-WebSocket-Protocol"] = encoding.subprotocol
+            headers["Sec-WebSocket-Protocol"] = wire.subprotocol
         return WSUpgradeResponseWithListener(
             WSUpgradeResponse.create_101_response(extra_headers=headers),
-            GameListener(runtime, encoding, token),
+            GameListener(runtime, wire, token),
         )
 
     return factory
