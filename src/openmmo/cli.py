@@ -247,6 +247,9 @@ def loadtest(
         ),
     ] = None,
     chat_channel: Annotated[str | None, typer.Option(help="say, zone or global.")] = None,
+    protocol: Annotated[
+        int | None, typer.Option(help="2: delta snapshots (default), 1: full snapshots.")
+    ] = None,
     report_dir: Annotated[Path, typer.Option(help="Where the JSON and HTML reports go.")] = Path(
         "reports"
     ),
@@ -267,6 +270,8 @@ def loadtest(
             changes["zone"] = zone
         if processes is not None:
             changes["processes"] = processes
+        if protocol is not None:
+            changes["protocol"] = protocol
         if stages:
             changes["stages"] = sc.stages_from_text(stages)
         elif bots is not None or duration is not None:

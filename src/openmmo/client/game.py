@@ -24,7 +24,8 @@ import numpy as np
 import numpy.typing as npt
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-from openmmo.protocol.codes import Encoding
+from openmmo.protocol.codes import PROTOCOL_DELTA, Encoding, Wire
+from openmmo.protocol.delta import DeltaError, DeltaView
 from openmmo.protocol.snapshot import FLAG_DEAD, entities_from_wire
 
 HISTORY = 4096
@@ -81,8 +82,10 @@ class _Listener(WSListener):
 
 
 class GameClient:
-    def __init__(self, encoding: Encoding, history: int = HISTORY):
+    def __init__(self, encoding: Encoding, history: int = HISTORY, protocol: int = 1):
         self.encoding = encoding
+        self.protocol = protocol  # offered; ``welcome.protocol`` says what was agreed
+        self.view: DeltaView | None = None  # protocol v2: the view the deltas built
         self._transport: WSTransport | None = None
         self._seq = itertools.count(1)
         self.history: deque[Message] = deque(maxlen=history)
@@ -98,6 +101,7 @@ class GameClient:
         self.entity_id: int | None = None
         self.last_snapshot: Message | None = None
         self.snapshots = 0
+        self.resyncs = 0  # v2 views found out of step (a server or client bug)
         self.close_code: int | None = None
         self.close_reason = ""
         self._closed_event = asyncio.Event()
@@ -112,12 +116,21 @@ class GameClient:
         token_in: str = "query",
         timeout_s: float = 10.0,
         history: int = HISTORY,
+        protocol: int = 1,
     ) -> GameClient:
         """Open a connection. ``token_in`` is ``query`` (``?token=``), ``header``
         (``Authorization: Bearer``) or ``message`` (an ``auth`` message after connecting).
-        ``history`` bounds the messages and events kept for ``wait_*`` (bots keep few)."""
-        client = cls(Encoding(encoding), history)
-        headers = {"Sec-WebSocket-Protocol": client.encoding.subprotocol}
+        ``history`` bounds the messages and events kept for ``wait_*`` (bots keep few).
+        ``protocol=2`` asks for delta snapshots (msgpack only), falling back to v1."""
+        client = cls(Encoding(encoding), history, protocol)
+        offered = [Wire(client.encoding).subprotocol]
+        if protocol == PROTOCOL_DELTA:
+            client.encoding = Encoding.MSGPACK
+            offered = [
+                Wire(Encoding.MSGPACK, PROTOCOL_DELTA).subprotocol,
+                Wire(Encoding.MSGPACK).subprotocol,
+            ]
+        headers = {"Sec-WebSocket-Protocol": ", ".join(offered)}
         if token is not None and token_in == "header":
             headers["Authorization"] = f"Bearer {token}"
         elif token is not None and token_in == "query":
@@ -245,7 +258,11 @@ class GameClient:
     async def follow(self, transfer: Message, timeout_s: float = 10.0) -> GameClient:
         """Connect to where a ``transfer`` message points and join there; the new client."""
         client = await GameClient.connect(
-            transfer["ws_url"], transfer["ticket"], encoding=self.encoding, timeout_s=timeout_s
+            transfer["ws_url"],
+            transfer["ticket"],
+            encoding=self.encoding,
+            timeout_s=timeout_s,
+            protocol=self.protocol,
         )
         await client.join(timeout_s=timeout_s)
         return client
@@ -275,6 +292,8 @@ class GameClient:
         kind = message.get("type")
         if kind == "snapshot":
             self._apply_snapshot(message, now)
+        elif kind == "welcome" and message.get("protocol") == PROTOCOL_DELTA:
+            self.view = DeltaView()
         elif kind in (
             "ack",
             "error",
@@ -297,7 +316,18 @@ class GameClient:
         self.last_snapshot = message
         # Parsed into objects only when asked for (see ``entities``): bots rarely look.
         self._previous_ids = self._records["id"]
-        self._records = entities_from_wire(message["entities"])
+        view = self.view
+        if view is not None:
+            if view.synced or message.get("full"):  # else: waiting for the asked keyframe
+                try:
+                    view.apply(message)
+                    self._records = view.records()
+                except DeltaError:
+                    view.synced = False  # out of step: ask for a keyframe, wait for it
+                    self.resyncs += 1
+                    self.send({"type": "resync"})
+        else:
+            self._records = entities_from_wire(message["entities"])
         self._entities = None
         ack = message["ack"]
         for seq in [s for s, (kind, _) in self._pending.items() if kind == "move" and s <= ack]:
@@ -384,7 +414,7 @@ class GameClient:
 
     def area_changes(self) -> tuple[set[int], set[int]]:
         """(entered, left): ids that appeared in, and vanished from, the area of interest
-        between the last two snapshots (snapshots carry the full area, not deltas)."""
+        between the last two snapshots."""
         now, before = set(self._records["id"].tolist()), set(self._previous_ids.tolist())
         return now - before, before - now
 

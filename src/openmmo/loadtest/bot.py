@@ -4,7 +4,8 @@
 Lean on purpose, so one core drives thousands of bots: a msgpack snapshot is not decoded to
 read its ``ack`` (it sits at a fixed offset of the server's snapshot prefix) and its entity
 records are only parsed when the bot needs them (to pick a target, or to correct its own
-position about once a second).
+position about once a second). On protocol v2 the deltas wait, undecoded, until then and are
+applied in order.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_
 from openmmo.client.resume import Backoff, should_resume
 from openmmo.loadtest.scenario import LATENCIES, Scenario
 from openmmo.loadtest.stats import Histogram
-from openmmo.protocol.codes import Encoding
+from openmmo.protocol.codes import Encoding, Wire
+from openmmo.protocol.delta import DeltaError, DeltaView
 from openmmo.protocol.snapshot import ENTITY_DTYPE, FLAG_DEAD, TickPrefix
 
 # Game-rule refusals are the game working as intended (a target walked away, a skill is
@@ -46,7 +48,8 @@ ATTACK_SKILL = 2  # arrow: range 24, cooldown 1.5 s
 ATTACK_REACH = 20.0
 _PREFIX = TickPrefix.build(0, 0).msgpack
 _ACK_AT = len(_PREFIX) + 1  # after the 0xce marker of the uint32 ack
-_SNAPSHOT_HEAD = _PREFIX[: _PREFIX.index(b"tick") + 4]
+_SNAPSHOT_HEAD = _PREFIX[1 : _PREFIX.index(b"tick") + 4]  # after the map header (v2 varies)
+MAX_WAITING_DELTAS = 64  # v2 deltas kept undecoded before they are applied anyway
 
 
 RESUME_DEADLINE_S = 60.0  # a bot not back in play by then counts a resume_failed
@@ -129,6 +132,8 @@ class Bot:
         self.moves: deque[tuple[int, float]] = deque()
         self.pending: dict[int, tuple[str, float]] = {}
         self.raw_snapshot: bytes | dict[str, Any] | None = None
+        self.view: DeltaView | None = None  # v2: the view, as of the deltas applied
+        self.deltas: list[bytes] = []  # v2: received, not yet applied
         self.entity_id = 0
         self.x = self.y = 0.0
         self.home = (0.0, 0.0)
@@ -266,6 +271,8 @@ class Bot:
         self.moves.clear()
         self.pending.clear()
         self.raw_snapshot = None
+        self.view = None
+        self.deltas.clear()
 
     async def _grant(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         response = await self._http("POST", path, body or {}, self.token)
@@ -278,7 +285,7 @@ class Bot:
         return grant
 
     async def _connect(self, grant: dict[str, Any]) -> None:
-        encoding = Encoding(self.scenario.encoding)
+        wire = Wire(Encoding(self.scenario.encoding), self.scenario.protocol)
         started = time.perf_counter()
         self.stats.requests += 1
         try:
@@ -286,7 +293,7 @@ class Bot:
                 ws_connect(
                     lambda: _Listener(self),
                     f"{grant['ws_url']}?token={grant['ticket']}",
-                    extra_headers={"Sec-WebSocket-Protocol": encoding.subprotocol},
+                    extra_headers={"Sec-WebSocket-Protocol": wire.subprotocol},
                 ),
                 10,
             )
@@ -375,6 +382,8 @@ class Bot:
         self.moves.append((seq, time.perf_counter()))
 
     def _records(self) -> np.ndarray[Any, Any] | None:
+        if self.view is not None:
+            return self._apply_deltas()
         raw = self.raw_snapshot
         if raw is None:
             return None
@@ -387,6 +396,22 @@ class Bot:
         for i, row in enumerate(entities):
             records[i] = (row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], 0)
         return records
+
+    def _apply_deltas(self) -> np.ndarray[Any, Any] | None:
+        view = self.view
+        assert view is not None
+        for data in self.deltas:
+            message = msgpack.unpackb(data, raw=False)
+            if not view.synced and not message.get("full"):
+                continue  # waiting for the keyframe a resync asked for
+            try:
+                view.apply(message)
+            except DeltaError:
+                self.stats.fail("delta_mismatch")
+                view.synced = False  # ask for a keyframe, skip deltas until it comes
+                self._send({"type": "resync"}, "resync", track=False)
+        self.deltas.clear()
+        return view.records() if view.synced else None
 
     def _sync_position(self) -> None:
         records = self._records()
@@ -435,9 +460,14 @@ class Bot:
     # --- receiving ------------------------------------------------------------------------
     def on_binary(self, data: bytes) -> None:
         self.last_message_at = time.monotonic()
-        if data.startswith(_SNAPSHOT_HEAD) and data[_ACK_AT - 1] == 0xCE:
+        if data.startswith(_SNAPSHOT_HEAD, 1) and data[_ACK_AT - 1] == 0xCE:
             self._on_ack(int.from_bytes(data[_ACK_AT : _ACK_AT + 4], "big"))
-            self.raw_snapshot = data
+            if self.view is not None:
+                self.deltas.append(data)
+                if len(self.deltas) >= MAX_WAITING_DELTAS:
+                    self._apply_deltas()
+            else:
+                self.raw_snapshot = data
             return
         self.on_message(msgpack.unpackb(data, raw=False))
 
@@ -463,6 +493,8 @@ class Bot:
             elif kind == "joined":
                 self._on_joined(message)
         elif kind == "welcome":
+            if message.get("protocol") == 2:
+                self.view = DeltaView()
             self.welcome.set()
         elif kind == "transfer":
             self.transfer = message

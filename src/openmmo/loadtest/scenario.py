@@ -92,6 +92,7 @@ class Scenario:
     zone: int = 1
     login: str = "device"  # or "password": register then log in
     encoding: str = "msgpack"
+    protocol: int = 2  # 2: delta snapshots (msgpack only); 1: full snapshots
     processes: int = 1
     stages: tuple[Stage, ...] = (Stage(10.0, 10), Stage(20.0, 10), Stage(5.0, 0))
     behaviour: Behaviour = field(default_factory=Behaviour)
@@ -144,6 +145,7 @@ def from_mapping(data: dict[str, Any]) -> Scenario:
         "zone",
         "login",
         "encoding",
+        "protocol",
         "processes",
         "stages",
         "behaviour",
@@ -168,6 +170,9 @@ def from_mapping(data: dict[str, Any]) -> Scenario:
         zone=int(data.get("zone", 1)),
         login=str(data.get("login", "device")),
         encoding=str(data.get("encoding", "msgpack")),
+        protocol=int(
+            data.get("protocol", 2 if data.get("encoding", "msgpack") == "msgpack" else 1)
+        ),
         processes=int(data.get("processes", 1)),
         stages=stages or Scenario().stages,
         behaviour=behaviour,
@@ -192,6 +197,10 @@ def validate(scenario: Scenario) -> None:
         raise ScenarioError("login must be device or password")
     if scenario.encoding not in ("json", "msgpack"):
         raise ScenarioError("encoding must be json or msgpack")
+    if scenario.protocol not in (1, 2):
+        raise ScenarioError("protocol must be 1 or 2")
+    if scenario.protocol == 2 and scenario.encoding != "msgpack":
+        raise ScenarioError("protocol 2 needs encoding msgpack")
     if scenario.processes < 1:
         raise ScenarioError("processes must be at least 1")
     if not scenario.stages or any(s.duration_s < 0 or s.target < 0 for s in scenario.stages):
