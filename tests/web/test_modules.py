@@ -17,4 +17,4 @@ def test_the_protocol_module_passes_its_node_tests():
         timeout=120,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert "# pass 6" in done.stdout
+    assert "# pass 13" in done.stdout

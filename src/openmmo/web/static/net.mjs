@@ -1,12 +1,18 @@
 // The protocol in the browser: the gateway's HTTP API and a zone connection that resumes by
-// itself. Written from docs/reference/protocol.md (msgpack encoding, §2.7 resuming).
+// itself. Written from docs/reference/protocol.md (msgpack encoding, §2.7 resuming, §8.4 delta
+// snapshots of protocol v2).
 import { encode, decode } from "./vendor/msgpack/index.mjs";
 
-export const SUBPROTOCOL = "openmmo.v1.msgpack";
+// Offered in this order (§2.3): v2 (delta snapshots) where the server has it, else v1. Which
+// one we got is `welcome.protocol`.
+export const SUBPROTOCOLS = ["openmmo.v2.msgpack", "openmmo.v1.msgpack"];
 // Closes after which coming back would be wrong (§2.7): left, banned / hopeless ticket,
 // played elsewhere.
 const FINAL_CLOSES = new Set([1000, 4003, 4009]);
-const SILENCE_MS = 3000; // snapshots come ≥ 10/s while playing: 3 s of nothing is a dead link
+// While playing, v1 snapshots come ≥ 10/s and v2 sends one at least every second even when
+// nothing changes (§8.4, a keepalive): 3 s of nothing is a dead link either way.
+const SILENCE_MS = 3000;
+const RESYNC_RETRY_MS = 2000; // ask again if no keyframe answered a resync by then
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_MAX_MS = 8000;
 
@@ -92,12 +98,138 @@ export function decodeEntities(bin) {
   return out;
 }
 
+// Protocol v2 record sizes (§8.4), little-endian, packed back to back.
+const LEAVE_BYTES = 2, ENTER_BYTES = 17, UPDATE_BYTES = 8, PLACE_BYTES = 6, MOVE_BYTES = 4;
+const FINEST_QUANTUM = 1 / 32;
+
+/** A v2 snapshot that does not fit the view held (§8.4): the client must `resync`. */
+export class DeltaError extends Error {}
+
+function records(msg, name, size) {
+  const bin = msg[name];
+  if (bin === undefined || bin === null) return null;
+  if (!(bin instanceof Uint8Array) || bin.byteLength % size !== 0) {
+    throw new DeltaError(`${name} is not a whole number of ${size}-byte records`);
+  }
+  return new DataView(bin.buffer, bin.byteOffset, bin.byteLength);
+}
+
+/**
+ * The client's copy of its view in protocol v2 (§8.4), kept by applying every snapshot in
+ * order: handle → {id, qx, qy, hp, hp_max, kind, flags, level}, positions as integers in
+ * units of `quantum` (so it holds exactly the server's numbers). `apply` checks a snapshot
+ * against the view first and changes nothing if it does not fit (it throws DeltaError).
+ * It applies snapshots as openmmo.protocol.delta.DeltaView does (the Python reference).
+ */
+export class DeltaView {
+  constructor() {
+    this.quantum = FINEST_QUANTUM;
+    this.held = new Map();
+    this.synced = false; // a keyframe has arrived
+    this.shown = new WeakMap(); // record → its entity in entities(), until the record changes
+    this.list = [];
+  }
+
+  apply(msg) {
+    const full = msg.full === true;
+    if (!full && !this.synced) throw new DeltaError("a delta arrived before any keyframe");
+    const leave = records(msg, "leave", LEAVE_BYTES), enter = records(msg, "enter", ENTER_BYTES);
+    const update = records(msg, "update", UPDATE_BYTES), place = records(msg, "place", PLACE_BYTES);
+    const move = records(msg, "move", MOVE_BYTES);
+    // Check first, in the order of application: full, leave, enter, then the rest.
+    const held = full ? new Map() : this.held;
+    const gone = new Set(), came = new Set();
+    for (let o = 0; leave && o < leave.byteLength; o += LEAVE_BYTES) {
+      const h = leave.getUint16(o, true);
+      if (!held.has(h) || gone.has(h)) throw new DeltaError(`leave of unknown handle ${h}`);
+      gone.add(h);
+    }
+    for (let o = 0; enter && o < enter.byteLength; o += ENTER_BYTES) {
+      const h = enter.getUint16(o, true);
+      if ((held.has(h) && !gone.has(h)) || came.has(h)) {
+        throw new DeltaError(`enter of a handle already held: ${h}`);
+      }
+      came.add(h);
+    }
+    const holds = (h) => came.has(h) || (held.has(h) && !gone.has(h));
+    for (const [view, size] of [[update, UPDATE_BYTES], [place, PLACE_BYTES], [move, MOVE_BYTES]]) {
+      for (let o = 0; view && o < view.byteLength; o += size) {
+        const h = view.getUint16(o, true);
+        if (!holds(h)) throw new DeltaError(`change to unknown handle ${h}`);
+      }
+    }
+    // It fits: apply.
+    if (full) {
+      this.held = held;
+      this.quantum = Number(msg.quantum ?? this.quantum);
+      this.synced = true;
+    }
+    for (const h of gone) this.held.delete(h);
+    for (let o = 0; enter && o < enter.byteLength; o += ENTER_BYTES) {
+      this.held.set(enter.getUint16(o, true), {
+        id: enter.getUint32(o + 2, true),
+        qx: enter.getUint16(o + 6, true),
+        qy: enter.getUint16(o + 8, true),
+        hp: enter.getUint16(o + 10, true),
+        hp_max: enter.getUint16(o + 12, true),
+        kind: enter.getUint8(o + 14),
+        flags: enter.getUint8(o + 15),
+        level: enter.getUint8(o + 16),
+      });
+    }
+    for (let o = 0; update && o < update.byteLength; o += UPDATE_BYTES) {
+      const e = this.held.get(update.getUint16(o, true));
+      e.hp = update.getUint16(o + 2, true);
+      e.hp_max = update.getUint16(o + 4, true);
+      e.flags = update.getUint8(o + 6);
+      e.level = update.getUint8(o + 7);
+      this.shown.delete(e);
+    }
+    for (let o = 0; place && o < place.byteLength; o += PLACE_BYTES) {
+      const e = this.held.get(place.getUint16(o, true));
+      e.qx = place.getUint16(o + 2, true);
+      e.qy = place.getUint16(o + 4, true);
+      this.shown.delete(e);
+    }
+    for (let o = 0; move && o < move.byteLength; o += MOVE_BYTES) {
+      const e = this.held.get(move.getUint16(o, true));
+      e.qx += move.getInt8(o + 2);
+      e.qy += move.getInt8(o + 3);
+      this.shown.delete(e);
+    }
+    if (full || gone.size || came.size || update || place || move) this.list = null;
+  }
+
+  /**
+   * What is held, in the shape of v1's decodeEntities (x, y in world units). An entity that
+   * did not change keeps its object from one snapshot to the next (treat them as read-only).
+   */
+  entities() {
+    if (this.list === null) {
+      const q = this.quantum;
+      this.list = [];
+      for (const e of this.held.values()) {
+        let out = this.shown.get(e);
+        if (!out) {
+          out = { id: e.id, x: e.qx * q, y: e.qy * q, hp: e.hp, hpMax: e.hp_max, kind: e.kind,
+            dead: (e.flags & 1) !== 0, level: e.level };
+          this.shown.set(e, out);
+        }
+        this.list.push(out);
+      }
+    }
+    return this.list;
+  }
+}
+
 /**
  * One player's link to the world: joins through the gateway, follows transfers, and comes
  * back by itself (new ticket, jittered backoff) whenever the connection is lost for a reason
  * that invites it. Emits events through `on(name, fn)`:
  *   status(text, state)   state: connecting | playing | reconnecting | closed
  *   welcome(msg), joined(msg), snapshot(msg, entities), event(ev), message(msg), closed(code)
+ * `entities` is the whole view in both protocols (v1: the snapshot's list; v2: the view kept
+ * by applying the deltas), as {id, x, y, hp, hpMax, kind, dead, level}.
  */
 export class GameLink {
   constructor(api, characterId) {
@@ -114,6 +246,9 @@ export class GameLink {
     this.lostChannel = null;
     this.welcome = null;
     this.joined = null;
+    this.protocol = null; // 1 or 2, from welcome (§2.3)
+    this.view = null; // protocol v2: the DeltaView of this connection
+    this.resyncSentAt = null; // performance.now() of the resync awaiting its keyframe
     this.lastHeard = 0;
     this.latencyMs = null; // action→ack, smoothed
     this.bytes = []; // [time, bytes] of the last seconds, for bytes/s
@@ -175,10 +310,13 @@ export class GameLink {
       this.seq = 0;
       this.pending.clear();
       this.moveSent.clear();
+      this.protocol = null;
+      this.view = null; // a new connection starts a fresh view (its first snapshot is a keyframe)
+      this.resyncSentAt = null;
       let played = false;
       let ws;
       try {
-        ws = new WebSocket(grant.ws_url, [SUBPROTOCOL]);
+        ws = new WebSocket(grant.ws_url, SUBPROTOCOLS);
       } catch (error) {
         resolve({ code: 0, reason: String(error), played });
         return;
@@ -219,13 +357,16 @@ export class GameLink {
     switch (msg.type) {
       case "welcome":
         this.welcome = msg;
+        this.protocol = msg.protocol === 2 ? 2 : 1;
+        this.view = this.protocol === 2 ? new DeltaView() : null;
+        this.resyncSentAt = null;
         this.emit("welcome", msg);
         this.send({ type: "join_game" });
         return;
       case "joined":
         this.joined = msg;
         this.lostChannel = null;
-        this.setState("playing", `playing on ${msg.channel_id}`);
+        this.setState("playing", `playing on ${msg.channel_id} (protocol v${this.protocol ?? 1})`);
         this.emit("joined", msg);
         return;
       case "snapshot": {
@@ -235,9 +376,13 @@ export class GameLink {
           this.sample(now - sent);
           this.moveSent.delete(seq);
         }
-        const entities = msg.entities instanceof Uint8Array ? decodeEntities(msg.entities)
-          : (msg.entities ?? []).map(([id, x, y, hp, hpMax, kind, flags, level]) =>
+        let entities;
+        if (this.view) entities = this.applyDelta(msg, now);
+        else if (msg.entities instanceof Uint8Array) entities = decodeEntities(msg.entities);
+        else {
+          entities = (msg.entities ?? []).map(([id, x, y, hp, hpMax, kind, flags, level]) =>
             ({ id, x, y, hp, hpMax, kind, dead: (flags & 1) !== 0, level }));
+        }
         this.emit("snapshot", msg, entities);
         for (const ev of msg.events ?? []) this.emit("event", ev);
         return;
@@ -261,6 +406,35 @@ export class GameLink {
       resolve(msg);
     }
     this.emit("message", msg); // unknown types included: a game's own messages are not an error
+  }
+
+  /**
+   * Protocol v2: apply one snapshot to the view (§8.4) and return the whole view. A snapshot
+   * that does not fit is not applied: ask for a keyframe (`resync`, §6.13) once, and ignore the
+   * deltas until a `full` one comes (the page keeps the last good view meanwhile; acks and
+   * events are still delivered).
+   */
+  applyDelta(msg, now) {
+    const view = this.view;
+    if (this.resyncSentAt !== null && msg.full !== true) {
+      if (now - this.resyncSentAt > RESYNC_RETRY_MS) this.resync(now, "no keyframe came");
+      return view.entities();
+    }
+    try {
+      view.apply(msg);
+      this.resyncSentAt = null;
+    } catch (error) {
+      if (!(error instanceof DeltaError)) throw error;
+      view.synced = false;
+      this.resync(now, error.message);
+    }
+    return view.entities();
+  }
+
+  resync(now, why) {
+    console.warn(`view out of step (${why}): resync`);
+    this.resyncSentAt = now;
+    this.send({ type: "resync" });
   }
 
   sample(ms) { this.latencyMs = this.latencyMs === null ? ms : this.latencyMs * 0.8 + ms * 0.2; }

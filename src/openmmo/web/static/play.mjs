@@ -5,13 +5,25 @@ const $ = (id) => document.getElementById(id);
 const api = new Api();
 const MOVE_SPEED = 7.5; // units/s, under the server's 8 (protocol §10.1)
 const MOVE_EVERY_MS = 100;
-const INTERP_DELAY_MS = 120; // render others this far in the past, between two snapshots
+// Others are drawn this far in the past, between the two known positions around that time;
+// an entity whose position comes less often (v2 refreshes far entities at 5 Hz, §8.4) is drawn
+// further back, by its own interval plus some jitter.
+const INTERP_DELAY_MS = 120;
+const JITTER_MS = 30;
+// A position unchanged this long means the entity stood still (v2 sends nothing for an entity
+// that did not change, and no snapshot at all for up to a second when nothing did): when it
+// moves again, it left its old place about one update interval before the new one came.
+const QUIET_MS = 300;
+const STEP_MS = 100; // that interval, before one is known (snapshots come every 50-100 ms)
+const TELEPORT = 20; // a jump this long (respawn, a far place) is not slid along
+const SAMPLES = 6;
 const DEFAULT_COLORS = { self: "#e0b341", player: "#58a6ff", npc: "#e5534b", dead: "#6b7380" };
 const ZONE_GROUND = { town: [92, 112, 82], wilds: [58, 84, 52] };
 
 export const state = {
   link: null, welcome: null, zone: null, game: null, self: null, character: null,
-  buffer: [], // [{t, byId}] of recent snapshots, oldest first
+  buffer: [], // [{t, byId}] of recent snapshots, oldest first: the last is the whole view now
+  tracks: new Map(), // id → {samples: [{t, x, y}] when its position changed, gap: ms between}
   names: new Map(), asked: new Set(), inventory: {}, stats: {}, xp: 0,
   chat: [], target: null, local: null, lastSent: null, keys: new Set(), goal: null,
   lastInput: 0, floaters: [], cooldowns: new Map(), scale: 6, snapshots: 0,
@@ -107,6 +119,7 @@ function onJoined(msg) {
   state.lastSent = { ...state.local };
   state.goal = null;
   state.buffer = [];
+  state.tracks.clear();
   state.names.set(msg.entity_id, msg.character.name);
   if (changedZone) state.target = null;
   $("zone-name").textContent = `${msg.zone.name} (${msg.zone.zone_id})`;
@@ -118,26 +131,55 @@ function onJoined(msg) {
 }
 
 function onSnapshot(msg, entities) {
+  const now = performance.now();
   const byId = new Map(entities.map((e) => [e.id, e]));
-  state.buffer.push({ t: performance.now(), byId });
+  state.buffer.push({ t: now, byId });
   if (state.buffer.length > 8) state.buffer.shift();
   state.snapshots += 1;
   state.xp = msg.xp;
-  const me = byId.get(state.self);
-  if (me && state.local) {
-    const dx = me.x - state.local.x, dy = me.y - state.local.y, far = Math.hypot(dx, dy);
-    const idle = performance.now() - state.lastInput > 400;
-    if (far > 8 || (idle && far > 0.05) || me.dead) { // the server's position wins (§10.1)
-      state.local = { x: me.x, y: me.y };
-      state.lastSent = { ...state.local };
-      if (far > 8) state.goal = null;
-    }
-  }
+  track(byId, now);
+  reconcile();
   const unknown = entities.map((e) => e.id).filter((id) => !state.names.has(id) && !state.asked.has(id));
   if (unknown.length) {
     const ids = unknown.slice(0, state.welcome?.limits?.max_inspect_ids ?? 64);
     ids.forEach((id) => state.asked.add(id));
     state.link.send({ type: "inspect", ids });
+  }
+}
+
+/** The server's position of our own character wins when it disagrees (§10.1). Run on every
+ * snapshot and every frame: in v2 no snapshot may come for a second while nothing moves. */
+function reconcile() {
+  const me = state.buffer.at(-1)?.byId.get(state.self);
+  if (!me || !state.local) return;
+  const dx = me.x - state.local.x, dy = me.y - state.local.y, far = Math.hypot(dx, dy);
+  const idle = performance.now() - state.lastInput > 400;
+  if (far > 8 || (idle && far > 0.05) || me.dead) {
+    state.local = { x: me.x, y: me.y };
+    state.lastSent = { ...state.local };
+    if (far > 8) state.goal = null;
+  }
+}
+
+/**
+ * Remember when each entity's position changed, for interpolation. A snapshot in which an
+ * entity did not move (or, in v2, is not named at all) adds nothing: its last sample holds and
+ * it stands still, however long no snapshot comes.
+ */
+function track(byId, now) {
+  for (const id of state.tracks.keys()) if (!byId.has(id)) state.tracks.delete(id); // left
+  for (const e of byId.values()) {
+    const tr = state.tracks.get(e.id);
+    const sample = { t: now, x: e.x, y: e.y };
+    if (!tr) { state.tracks.set(e.id, { samples: [sample], gap: 0 }); continue; }
+    const last = tr.samples.at(-1);
+    if (last.x === e.x && last.y === e.y) continue;
+    if (Math.hypot(e.x - last.x, e.y - last.y) > TELEPORT) { tr.samples = [sample]; continue; }
+    const gap = now - last.t;
+    if (gap > QUIET_MS) tr.samples.push({ t: now - (tr.gap || STEP_MS), x: last.x, y: last.y });
+    else tr.gap = tr.gap ? tr.gap * 0.7 + gap * 0.3 : gap;
+    tr.samples.push(sample);
+    if (tr.samples.length > SAMPLES) tr.samples.splice(0, tr.samples.length - SAMPLES);
   }
 }
 
@@ -386,22 +428,29 @@ function sendMove(now) {
 }
 
 // --- drawing ----------------------------------------------------------------------------
-/** Every entity, positioned between the two snapshots around (now − delay). */
+/** Where a tracked entity is drawn: between its two known positions around (now − delay). */
+function position(tr, now) {
+  const samples = tr.samples;
+  const at = now - Math.max(INTERP_DELAY_MS, tr.gap + JITTER_MS);
+  let i = samples.length - 1;
+  while (i > 0 && samples[i - 1].t > at) i--;
+  const b = samples[i], a = samples[i - 1];
+  if (!a || at >= b.t) return b; // not moving (or not yet): where it stands
+  const k = Math.max(0, (at - a.t) / (b.t - a.t));
+  return { x: a.x + (b.x - a.x) * k, y: a.y + (b.y - a.y) * k };
+}
+
+/** Every entity of the view now; others interpolated, ourselves where we predict we are. */
 function interpolated() {
-  const buffer = state.buffer;
-  if (!buffer.length) return [];
-  const at = performance.now() - INTERP_DELAY_MS;
-  let i = buffer.length - 1;
-  while (i > 0 && buffer[i - 1].t > at) i--;
-  const b = buffer[i], a = buffer[i - 1] ?? b;
-  const span = b.t - a.t, k = span > 0 ? Math.min(1, Math.max(0, (at - a.t) / span)) : 1;
-  const latest = buffer.at(-1).byId;
+  const latest = state.buffer.at(-1);
+  if (!latest) return [];
+  const now = performance.now();
   const out = [];
-  for (const e of latest.values()) {
-    const from = a.byId.get(e.id), to = b.byId.get(e.id) ?? e;
-    let x = to.x, y = to.y;
-    if (from && Math.hypot(to.x - from.x, to.y - from.y) < 20) { x = from.x + (to.x - from.x) * k; y = from.y + (to.y - from.y) * k; }
-    if (e.id === state.self && state.local) { x = state.local.x; y = state.local.y; }
+  for (const e of latest.byId.values()) {
+    let { x, y } = e;
+    const tr = state.tracks.get(e.id);
+    if (e.id === state.self && state.local) ({ x, y } = state.local);
+    else if (tr) ({ x, y } = position(tr, now));
     out.push({ ...e, x, y });
   }
   return out;
@@ -478,6 +527,7 @@ function frame(now) {
   const dt = Math.min(0.1, (now - lastFrame) / 1000);
   lastFrame = now;
   steer(dt);
+  reconcile();
   sendMove(now);
   const ctx = canvas.getContext("2d");
   const w = canvas.clientWidth * devicePixelRatio, h = canvas.clientHeight * devicePixelRatio;
