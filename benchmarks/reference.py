@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/reference.py [--steps 500 1000 1500 2000 2500]
         [--c-steps 500 1000 2000 3000 4000 5000] [--hold 20] [--quiet-load 0.7]
+        [--protocol {1,2}]
 
 Both servers run alone on core 0 (``taskset -c 0``); the load generator is
 ``benchmarks/reference/bots.c`` (single-threaded C, epoll) on core 1, so the bots are not the
@@ -21,6 +22,14 @@ NPC within reach every 2 s, chat (``say``) every 5 s, each with a seq; latency i
   same rule as ours, of the size our server's snapshots had at the same player count (measured
   by the bots in our run at the steps it kept up with; a least-squares line through those
   above them).
+
+``--protocol 2``: the bots offer protocol v2 (``openmmo.v2.msgpack``, delta snapshots,
+docs/reference/protocol.md §8.4) and keep each one's view from the deltas; the default is v1.
+Ours then speaks v2; the C reference speaks v1 only, so its bots fall back to v1 (they read
+``welcome.protocol``), and its snapshots are sent under v1's rule at the mean size the bots saw
+from ours (v2 deltas) — a comparison of bandwidth, not of the same work. Every row has
+``bytes_per_player_s`` (every frame a bot received, per second) and the protocol the bots
+were welcomed with.
 
 Each step: start N bots (ramping), wait until all play, settle 3 s, measure ``--hold`` seconds:
 the server's CPU (``/proc/<pid>/stat``), core 0's busy time (to see interference), P50/P95/P99
@@ -451,6 +460,11 @@ async def run_bots(
     return report
 
 
+def protocol_flags(protocol: int) -> tuple[str, ...]:
+    """bots.c's options for ``--protocol``: none for v1 (its default)."""
+    return () if protocol == 1 else ("--protocol", str(protocol))
+
+
 def row_of(
     server: str, bots: int, report: dict[str, Any], window: Window, **extra: Any
 ) -> dict[str, Any]:
@@ -473,6 +487,8 @@ def row_of(
         "rejections": report["rejections"],
         "join_retries": report["join_retries"],
         "ticket_feed": report["ticket_feed"],
+        "bytes_per_player_s": report.get("bytes_in_per_bot_s"),
+        "protocol": report.get("protocol"),
         **extra,
     }
     if "playing_server" in window.marks:
@@ -500,7 +516,9 @@ def show(row: dict[str, Any]) -> None:
         f"  p95 move {p95['move']:6.1f} attack {p95['attack']:6.1f} chat {p95['chat']:6.1f} ms"
         f"  errors {row['errors']:>4}  tick p99 {row.get('tick_p99_ms', float('nan')):6.1f} ms"
         f"{'  NOISY' if row['noisy'] else ''}"
-        f"  snap {row['snapshot_bytes']:6.0f} B  bots cpu {row['bots_cpu']:4.2f}"
+        f"  snap {row['snapshot_bytes']:6.0f} B"
+        f"  rx {row['bytes_per_player_s'] or 0:7.0f} B/player-s"
+        f"  bots cpu {row['bots_cpu']:4.2f}"
         f"  {'ok' if row['ok'] else 'OVER'}",
         flush=True,
     )
@@ -514,6 +532,7 @@ async def measure_ours(
     rate: float,
     workdir: Path,
     share: float | None = None,
+    protocol: int = 1,
 ) -> list[dict[str, Any]]:
     database = create_database()
     cluster = town_cluster(workdir / "cluster", database)
@@ -530,7 +549,7 @@ async def measure_ours(
             with CpuShare(zone.process.pid, share) as limit:
                 report = await run_bots(
                     binaries, zone.server_port, bots, hold, rate, workdir / f"ours-{bots}.json",
-                    window, (cluster.gateway_url, f"{run}-{bots}"),
+                    window, (cluster.gateway_url, f"{run}-{bots}"), extra=protocol_flags(protocol),
                 )  # fmt: skip
                 throttled = limit.throttled()
             row = row_of(
@@ -576,6 +595,7 @@ async def measure_c(
     workdir: Path,
     sizes: dict[int, float],
     share: float | None = None,
+    protocol: int = 1,
 ) -> list[dict[str, Any]]:
     rows = []
     for bots in steps:
@@ -587,8 +607,9 @@ async def measure_c(
             window = Window(pid, None, server)
             with CpuShare(pid, share) as limit:
                 report = await run_bots(
-                    binaries, port, bots, hold, rate, workdir / f"c-{bots}.json", window, None
-                )
+                    binaries, port, bots, hold, rate, workdir / f"c-{bots}.json", window, None,
+                    extra=protocol_flags(protocol),
+                )  # fmt: skip
                 throttled = limit.throttled()
             row = row_of(
                 "c", bots, report, window, snapshot_bytes_target=size, cpu_share=share,
@@ -623,8 +644,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if "ours" in args.servers:
         quiet["ours"] = await quiet_machine(args)
         ours = await measure_ours(
-            binaries, args.steps, args.hold, args.rate_ours, workdir, args.cpu_share
-        )
+            binaries, args.steps, args.hold, args.rate_ours, workdir, args.cpu_share,
+            args.protocol,
+        )  # fmt: skip
     # Sizes only from steps where our server kept up: an overloaded one skips snapshots, and
     # the events then pile up in the next one, which says nothing about the crowd's density.
     sizes = {r["bots"]: r["snapshot_bytes"] for r in ours if r["ok"] and r["snapshot_bytes"]}
@@ -634,7 +656,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         quiet["c"] = await quiet_machine(args)
         reference = await measure_c(
             binaries, args.c_steps or args.steps, args.hold, args.rate_c, workdir, sizes,
-            args.cpu_share,
+            args.cpu_share, args.protocol,
         )  # fmt: skip
     ours_knee, c_knee = knee(ours), knee(reference)
     by_n = {r["bots"]: r for r in reference}
@@ -658,6 +680,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "knee_c": c_knee,
         "knee_fraction": round(ours_knee / c_knee, 3) if c_knee else None,
         "cpu_share": args.cpu_share,  # the knees are players per this share of a core
+        "protocol": args.protocol,
         "cpu_at_equal_n": equal_n,
         "snapshot_bytes_by_n": sizes,
         "ours": ours,
@@ -685,6 +708,13 @@ def main() -> None:
         nargs="*",
         default=[],
         help="snapshot bytes for the C server as N:BYTES (else from our run)",
+    )
+    parser.add_argument(
+        "--protocol",
+        type=int,
+        choices=[1, 2],
+        default=1,
+        help="the protocol the bots offer: 2 is v2, delta snapshots (the C reference speaks v1)",
     )
     machine_options(parser)
     parser.add_argument("--out", default="reports/reference.json")

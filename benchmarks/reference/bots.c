@@ -2,14 +2,16 @@
  *
  *   cc -O2 -o bots bots.c -lm
  *   ./bots --port 7001 --bots 1000 --tokens tickets.txt --hold 20 --out report.json
+ *   ./bots ... --protocol 2   (protocol v2: delta snapshots; see below)
  *   (--tokens - reads one ticket per line from stdin, connecting each bot as its line arrives)
  *   ./bots --port 7001,7002 --bots 5000 --movers 1000 ...   (bot i connects to port i mod 2;
  *   every (bots/movers)-th bot plays the full behaviour, the others stand idle and only chat,
  *   every --idle-chat-every s)
  *
  * Single-threaded epoll. Each bot: WebSocket upgrade to /ws with subprotocol
- * openmmo.v1.msgpack and its ticket in ?token= (docs/reference/protocol.md §2), waits for
- * `welcome`, sends `join_game`, then plays the seed's behaviour like openmmo.loadtest.bot:
+ * openmmo.v1.msgpack (--protocol 2: see below) and its ticket in ?token=
+ * (docs/reference/protocol.md §2), waits for `welcome`, sends `join_game`, then plays the
+ * seed's behaviour like openmmo.loadtest.bot:
  * a `move` at 10 Hz (0.6-unit steps of a random walk within 150 units of where it joined,
  * resynchronised with its authoritative position once a second), an `attack` (arrow) on the
  * nearest living NPC within 20 units every 2 s, a `say` chat line every 5 s. Every message
@@ -27,6 +29,20 @@
  *
  * An idle bot sends no move or attack: its latencies are its chat acks and the gaps between the
  * snapshots it receives (how fresh its view of the others is; reported as "idle_snapshot_gap").
+ *
+ * With --protocol 2 a bot offers `openmmo.v2.msgpack, openmmo.v1.msgpack` (protocol.md §2.3)
+ * and speaks what `welcome.protocol` says it got (the report counts both). In v2 snapshots are
+ * deltas (§8.4): every bot, idle or not, applies each one (full, leave, enter, update, place,
+ * move, in that order) to its own view, a small open-addressing table keyed by the u16
+ * handle, and takes from that view what a v1 bot takes from the `entities` bin (its own
+ * position, the nearest NPC, the entity counts). The `ack` is read at the same fixed offset
+ * (the v2 map starts with the same entries; only its fixmap header differs). A delta that
+ * does not fit the view (a handle not held, an `enter` of one held, a record of the wrong
+ * size, a delta before any keyframe) counts as an error ("delta_<why>"), clears the view and
+ * sends `resync` (§6.13); the deltas still in flight are ignored until the keyframe that
+ * answers it. Bytes are counted as in v1 (every frame's payload: "bytes_in"). In v2 a
+ * snapshot that would carry nothing is not sent (a keepalive comes once a second), so
+ * "snapshots_per_bot_s" and "idle_snapshot_gap" mean snapshots that carried something.
  *
  * Timeline: connect (at most --rate per second) -> when every bot plays (or --join-timeout)
  * wait --settle s -> measure --hold s (prints {"event":"window_start"} and
@@ -73,6 +89,7 @@ static double opt_move_hz = 10.0, opt_attack_every = 2.0, opt_chat_every = 5.0;
 static double opt_speed = 6.0, opt_wander = 150.0, opt_reach = 20.0;
 static const char *opt_out = NULL;
 static uint64_t opt_seed = 12345;
+static int opt_protocol = 1; /* 2: offer openmmo.v2.msgpack (delta snapshots) first */
 
 /* ---------------------------------------------------------------------------------------- */
 /* time, rng                                                                                 */
@@ -130,6 +147,7 @@ typedef struct {
     hist_t idle_gap; /* ms between snapshots received by idle bots */
     uint64_t sent[A_N];
     uint64_t snapshots, snapshot_bytes, snapshot_entities, snapshot_scans, rejections, errors, frames_in, bytes_in;
+    uint64_t keyframes, resyncs; /* protocol v2 */
 } window_t;
 static window_t win;
 /* Over the whole run (not reset by the window): connect -> `joined` of every bot, and when the
@@ -143,6 +161,8 @@ static int64_t first_connect_at, last_joined_at;
 static struct { char name[48]; uint64_t n; } kinds[MAX_KINDS];
 static int movers_total;
 static uint64_t errors_total, requests_total, rejections_total, unanswered_total, join_retries_total;
+static uint64_t welcomes[3]; /* by the protocol `welcome` announced (1 or 2) */
+static uint64_t resyncs_total;
 static void fail(const char *fmt, ...) {
     char name[48];
     va_list ap;
@@ -164,6 +184,79 @@ static int game_rejection(const char *s, uint32_t n) {
     for (size_t i = 0; i < sizeof codes / sizeof *codes; i++)
         if (strlen(codes[i]) == n && !memcmp(codes[i], s, n)) return 1;
     return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* protocol v2: a bot's view, the entities it holds by handle (protocol.md §8.4)             */
+typedef struct {
+    uint32_t id;
+    uint16_t handle, qx, qy, hp, hp_max; /* qx, qy: the position in units of the quantum */
+    uint8_t kind, flags, level, used;
+} ent_t;
+typedef struct {
+    ent_t *slot;          /* open addressing, linear probing; at most half full */
+    uint32_t cap, count;  /* cap: a power of two (0 until the first enter) */
+    int bits;
+    double quantum;
+    int synced;           /* a keyframe has arrived since the view was last cleared */
+} view_t;
+
+static inline uint32_t view_home(const view_t *v, uint16_t handle) {
+    return ((uint32_t)handle * 2654435761u) >> (32 - v->bits);
+}
+static ent_t *view_find(view_t *v, uint16_t handle) {
+    if (!v->cap) return NULL;
+    for (uint32_t i = view_home(v, handle);; i = (i + 1) & (v->cap - 1)) {
+        if (!v->slot[i].used) return NULL;
+        if (v->slot[i].handle == handle) return &v->slot[i];
+    }
+}
+static void view_place(view_t *v, const ent_t *e) { /* e's handle is not held; there is room */
+    uint32_t i = view_home(v, e->handle);
+    while (v->slot[i].used) i = (i + 1) & (v->cap - 1);
+    v->slot[i] = *e;
+    v->slot[i].used = 1;
+    v->count++;
+}
+static void view_add(view_t *v, const ent_t *e) {
+    if ((v->count + 1) * 2 > v->cap) {
+        ent_t *old = v->slot;
+        uint32_t old_cap = v->cap;
+        v->cap = old_cap ? old_cap * 2 : 64;
+        v->bits = __builtin_ctz(v->cap);
+        v->slot = calloc(v->cap, sizeof *v->slot);
+        v->count = 0;
+        for (uint32_t i = 0; i < old_cap; i++)
+            if (old[i].used) view_place(v, &old[i]);
+        free(old);
+    }
+    view_place(v, e);
+}
+static int view_remove(view_t *v, uint16_t handle) { /* 0, or -1 if not held */
+    ent_t *e = view_find(v, handle);
+    if (!e) return -1;
+    uint32_t mask = v->cap - 1, i = (uint32_t)(e - v->slot), j = i;
+    v->slot[i].used = 0;
+    v->count--;
+    for (;;) { /* backward shift: no tombstones */
+        j = (j + 1) & mask;
+        if (!v->slot[j].used) return 0;
+        uint32_t k = view_home(v, v->slot[j].handle);
+        if (j > i ? (k <= i || k > j) : (k <= i && k > j)) {
+            v->slot[i] = v->slot[j];
+            v->slot[j].used = 0;
+            i = j;
+        }
+    }
+}
+static void view_clear(view_t *v) {
+    if (v->cap) memset(v->slot, 0, v->cap * sizeof *v->slot);
+    v->count = 0;
+    v->synced = 0;
+}
+static inline uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline uint32_t le32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -191,6 +284,9 @@ typedef struct {
     int64_t join_retry_at;
     int64_t dropped_at, resume_at; /* --resume: when the connection was lost, next attempt */
     int attempt, port_shift;
+    int proto;         /* the protocol `welcome` announced on this connection */
+    view_t view;       /* protocol v2 */
+    int64_t resync_at; /* v2: when a resync was sent that no keyframe has answered yet */
 } bot_t;
 
 static bot_t *bots;
@@ -362,10 +458,123 @@ static const uint8_t SNAP_HEAD[20] = {0x87, 0xa4, 't', 'y', 'p', 'e', 0xa8, 's',
                                       's', 'h', 'o', 't', 0xa4, 't', 'i', 'c', 'k'};
 #define ACK_AT 47 /* the uint32 ack follows its 0xce marker at offset 46 */
 
+/* The v1 snapshot's head; a v2 one is the same but for its fixmap header (0x86 and up: the six
+ * entries of v1 without `entities`, plus the delta fields present). */
+static int is_snapshot(const bot_t *b, const uint8_t *p, size_t len) {
+    if (len < ACK_AT + 4 || p[ACK_AT - 1] != 0xce || memcmp(p + 1, SNAP_HEAD + 1, sizeof SNAP_HEAD - 1))
+        return 0;
+    if (b->proto == 2) return (p[0] & 0xf0) == 0x80 && (p[0] & 0x0f) >= 6;
+    return p[0] == SNAP_HEAD[0];
+}
+
+/* Apply one v2 snapshot to the bot's view (protocol.md §8.4): NULL, or why it does not fit. */
+enum { D_LEAVE, D_ENTER, D_UPDATE, D_PLACE, D_MOVE, D_N };
+static const char *DELTA_NAME[D_N] = {"leave", "enter", "update", "place", "move"};
+static const uint32_t DELTA_SIZE[D_N] = {2, 17, 8, 6, 4};
+
+static const char *apply_delta(view_t *v, const uint8_t *p, size_t len, int *keyframe) {
+    const uint8_t *q = p + ACK_AT + 4, *end = p + len;
+    const uint8_t *sec[D_N] = {0};
+    uint32_t slen[D_N] = {0};
+    int full = 0, have_quantum = 0;
+    double quantum = 0;
+    uint32_t entries = (p[0] & 0x0f) - 4; /* after type, tick, time_ms, ack */
+    for (uint32_t i = 0; i < entries; i++) {
+        const char *k; uint32_t kl;
+        if (mp_str(&q, end, &k, &kl)) return "delta_malformed";
+        int s = -1;
+        for (int d = 0; d < D_N; d++)
+            if (kl == strlen(DELTA_NAME[d]) && !memcmp(k, DELTA_NAME[d], kl)) s = d;
+        if (s >= 0) {
+            if (mp_bin(&q, end, &sec[s], &slen[s])) return "delta_malformed";
+            if (slen[s] % DELTA_SIZE[s]) return "delta_bad_record";
+        } else if (kl == 4 && !memcmp(k, "full", 4)) {
+            if (q >= end || (*q != 0xc3 && *q != 0xc2)) return "delta_malformed";
+            full = *q++ == 0xc3;
+        } else if (kl == 7 && !memcmp(k, "quantum", 7)) {
+            if (mp_num(&q, end, &quantum)) return "delta_malformed";
+            have_quantum = 1;
+        } else if (mp_skip(&q, end)) return "delta_malformed"; /* xp, events (and what is new) */
+    }
+    if (q != end) return "delta_malformed";
+    *keyframe = full;
+    if (full) {
+        if (!have_quantum || !(quantum > 0)) return "delta_malformed";
+        view_clear(v);
+        v->quantum = quantum;
+        v->synced = 1;
+    } else if (!v->synced) return "delta_before_keyframe";
+    for (uint32_t o = 0; o < slen[D_LEAVE]; o += 2)
+        if (view_remove(v, le16(sec[D_LEAVE] + o))) return "delta_unknown_handle";
+    for (uint32_t o = 0; o < slen[D_ENTER]; o += 17) {
+        const uint8_t *r = sec[D_ENTER] + o;
+        ent_t e = {.handle = le16(r), .id = le32(r + 2), .qx = le16(r + 6), .qy = le16(r + 8),
+                   .hp = le16(r + 10), .hp_max = le16(r + 12), .kind = r[14], .flags = r[15], .level = r[16]};
+        if (view_find(v, e.handle)) return "delta_handle_held";
+        view_add(v, &e);
+    }
+    for (uint32_t o = 0; o < slen[D_UPDATE]; o += 8) {
+        const uint8_t *r = sec[D_UPDATE] + o;
+        ent_t *e = view_find(v, le16(r));
+        if (!e) return "delta_unknown_handle";
+        e->hp = le16(r + 2); e->hp_max = le16(r + 4); e->flags = r[6]; e->level = r[7];
+    }
+    for (uint32_t o = 0; o < slen[D_PLACE]; o += 6) {
+        const uint8_t *r = sec[D_PLACE] + o;
+        ent_t *e = view_find(v, le16(r));
+        if (!e) return "delta_unknown_handle";
+        e->qx = le16(r + 2); e->qy = le16(r + 4);
+    }
+    for (uint32_t o = 0; o < slen[D_MOVE]; o += 4) {
+        const uint8_t *r = sec[D_MOVE] + o;
+        ent_t *e = view_find(v, le16(r));
+        if (!e) return "delta_unknown_handle";
+        int x = e->qx + (int8_t)r[2], y = e->qy + (int8_t)r[3];
+        if (x < 0 || x > 0xffff || y < 0 || y > 0xffff) return "delta_off_the_grid";
+        e->qx = (uint16_t)x; e->qy = (uint16_t)y;
+    }
+    return NULL;
+}
+
+/* The view is out of step: count it, drop it and ask for a keyframe (protocol.md §6.13). */
+static void resync(bot_t *b, const char *why, int64_t now) {
+    fail("%s", why);
+    view_clear(&b->view);
+    b->have_server_pos = b->have_target = 0;
+    uint8_t body[16], *q = body;
+    q = mpw_str(q, "type"); q = mpw_str(q, "resync");
+    bot_send(b, body, (size_t)(q - body), 1, -1);
+    b->resync_at = now;
+    resyncs_total++;
+    win.resyncs++;
+}
+
+/* The nearest living NPC (or player, where PvP is on) and the bot's own position: from one
+ * entity record, as a v1 snapshot or a v2 view holds it. */
+static inline void scan_entity(bot_t *b, uint32_t id, double x, double y, uint8_t kind, uint8_t flags,
+                               double *best) {
+    if (id == b->entity_id) { b->sx = x; b->sy = y; b->have_server_pos = 1; return; }
+    if (flags & 1) return;
+    if (kind != 1 && !b->pvp) return;
+    double d = hypot(x - b->x, y - b->y);
+    if (d < *best) { *best = d; b->target = id; b->target_dist = d; b->have_target = 1; }
+}
+
 static void on_snapshot(bot_t *b, const uint8_t *p, size_t len, int64_t now) {
     uint32_t ack = be32(p + ACK_AT);
     win.snapshots++;
     win.snapshot_bytes += len;
+    if (b->proto == 2) { /* every delta is applied, also by idle bots: the view must not drift */
+        int keyframe = 0;
+        const char *bad = apply_delta(&b->view, p, len, &keyframe);
+        if (keyframe && !bad) { win.keyframes++; b->resync_at = 0; }
+        if (bad) {
+            /* deltas sent before the server saw our resync: wait for its keyframe (or ask
+             * again if none came in 2 s) */
+            int waiting = b->resync_at && now - b->resync_at < 2000000000LL;
+            if (!(waiting && !strcmp(bad, "delta_before_keyframe"))) resync(b, bad, now);
+        }
+    }
     if (!b->mover) {
         if (b->last_snapshot) hist_record(&win.idle_gap, (now - b->last_snapshot) / 1e6);
         b->last_snapshot = now;
@@ -379,6 +588,20 @@ static void on_snapshot(bot_t *b, const uint8_t *p, size_t len, int64_t now) {
      * resync or its next attack), like the Python bot parses them lazily. */
     int64_t soon = now + 150000000LL;
     if (b->next_sync > soon && b->next_attack > soon) return;
+    double best = 1e18;
+    if (b->proto == 2) {
+        if (!b->view.synced) return;
+        const view_t *v = &b->view;
+        win.snapshot_entities += v->count;
+        win.snapshot_scans++;
+        b->have_target = 0;
+        b->have_server_pos = 0;
+        for (uint32_t i = 0; i < v->cap; i++) {
+            const ent_t *e = &v->slot[i];
+            if (e->used) scan_entity(b, e->id, e->qx * v->quantum, e->qy * v->quantum, e->kind, e->flags, &best);
+        }
+        return;
+    }
     const uint8_t *q = p + ACK_AT + 4, *end = p + len;
     const uint8_t *blob = NULL;
     uint32_t blen = 0;
@@ -393,17 +616,11 @@ static void on_snapshot(bot_t *b, const uint8_t *p, size_t len, int64_t now) {
     win.snapshot_scans++;
     b->have_target = 0;
     b->have_server_pos = 0;
-    double best = 1e18;
     for (uint32_t o = 0; o + 20 <= blen; o += 20) {
         const uint8_t *r = blob + o;
         uint32_t id; float x, y;
         memcpy(&id, r, 4); memcpy(&x, r + 4, 4); memcpy(&y, r + 8, 4); /* little-endian host */
-        uint8_t kind = r[16], flags = r[17];
-        if (id == b->entity_id) { b->sx = x; b->sy = y; b->have_server_pos = 1; continue; }
-        if (flags & 1) continue;
-        if (kind != 1 && !b->pvp) continue;
-        double d = hypot(x - b->x, y - b->y);
-        if (d < best) { best = d; b->target = id; b->target_dist = d; b->have_target = 1; }
+        scan_entity(b, id, x, y, r[16], r[17], &best);
     }
 }
 
@@ -442,6 +659,10 @@ static void on_message(bot_t *b, const uint8_t *p, size_t len, int64_t now) {
             }
     }
     if (tlen == 7 && !memcmp(type, "welcome", 7) && b->state == S_WELCOME) {
+        uint64_t proto = 1;
+        if ((v = mp_find(p, end, "protocol"))) mp_uint(&v, end, &proto);
+        b->proto = proto == 2 && opt_protocol == 2 ? 2 : 1;
+        welcomes[b->proto]++;
         send_join(b);
         b->state = S_JOINING;
     } else if (tlen == 6 && !memcmp(type, "joined", 6) && b->state == S_JOINING) {
@@ -472,6 +693,8 @@ static void on_message(bot_t *b, const uint8_t *p, size_t len, int64_t now) {
         playing_now++;
     } else if (is_error && b->state == S_JOINING) {
         bot_close(b, NULL); /* already counted as error_<code> */
+    } else if (tlen == 8 && !memcmp(type, "snapshot", 8) && b->proto == 2) {
+        resync(b, "delta_unexpected_layout", now); /* not applied: the view is out of step */
     }
 }
 
@@ -479,7 +702,7 @@ static void on_frame(bot_t *b, int opcode, const uint8_t *p, size_t len, int64_t
     win.frames_in++;
     win.bytes_in += len;
     if (opcode == 2) {
-        if (len >= ACK_AT + 4 && !memcmp(p, SNAP_HEAD, sizeof SNAP_HEAD) && p[ACK_AT - 1] == 0xce)
+        if (is_snapshot(b, p, len))
             on_snapshot(b, p, len, now);
         else
             on_message(b, p, len, now);
@@ -564,8 +787,9 @@ static void on_writable(bot_t *b) {
         int len = snprintf(req, cap,
                            "GET %s?token=%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                           "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: openmmo.v1.msgpack\r\n\r\n",
-                           opt_path, token, opt_host, opt_ports[b->index % opt_nports], key);
+                           "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n\r\n",
+                           opt_path, token, opt_host, opt_ports[b->index % opt_nports], key,
+                           opt_protocol == 2 ? "openmmo.v2.msgpack, openmmo.v1.msgpack" : "openmmo.v1.msgpack");
         b->state = S_UPGRADING;
         ep_set(b, EPOLLIN, EPOLL_CTL_MOD);
         bot_write(b, (uint8_t *)req, (size_t)len);
@@ -595,6 +819,9 @@ static void bot_connect(bot_t *b) {
     b->join_retries = 0;
     b->join_retry_at = 0;
     b->close_code = 0;
+    b->proto = 1; /* until `welcome` says otherwise */
+    view_clear(&b->view);
+    b->resync_at = 0;
     b->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (b->fd < 0) { fail("socket_failed"); finished++; b->state = S_CLOSED; return; }
     int one = 1;
@@ -687,9 +914,15 @@ static void write_report(double window_s, double cpu_s, int playing_end) {
             playing_end ? win.snapshots / window_s / playing_end : 0.0,
             win.snapshots ? (double)win.snapshot_bytes / win.snapshots : 0.0,
             win.snapshot_scans ? (double)win.snapshot_entities / win.snapshot_scans : 0.0);
-    fprintf(f, "  \"frames_in\": %llu,\n  \"bytes_in\": %llu,\n  \"rejections\": %llu,\n",
+    fprintf(f, "  \"frames_in\": %llu,\n  \"bytes_in\": %llu,\n  \"bytes_in_per_bot_s\": %.1f,\n"
+               "  \"rejections\": %llu,\n",
             (unsigned long long)win.frames_in, (unsigned long long)win.bytes_in,
-            (unsigned long long)win.rejections);
+            playing_end ? win.bytes_in / window_s / playing_end : 0.0, (unsigned long long)win.rejections);
+    fprintf(f, "  \"protocol\": {\"offered\": %d, \"welcomes_v1\": %llu, \"welcomes_v2\": %llu, "
+               "\"keyframes\": %llu, \"resyncs\": %llu, \"resyncs_total\": %llu},\n",
+            opt_protocol, (unsigned long long)welcomes[1], (unsigned long long)welcomes[2],
+            (unsigned long long)win.keyframes, (unsigned long long)win.resyncs,
+            (unsigned long long)resyncs_total);
     fprintf(f, "  \"errors_in_window\": %llu,\n  \"errors\": {\"count\": %llu, \"requests\": %llu, "
                "\"rate\": %.6f, \"unanswered\": %llu, \"kinds\": {",
             (unsigned long long)win.errors, (unsigned long long)errors_total,
@@ -713,7 +946,7 @@ static void usage(void) {
             "            [--movers N] [--idle-chat-every S]\n"
             "            [--rate CONNECTS_PER_S] [--inflight N] [--settle S] [--hold S] [--linger S]\n"
             "            [--join-timeout S] [--move-hz HZ] [--attack-every S] [--chat-every S]\n"
-            "            [--resume GIVE_UP_S] [--out FILE] [--seed N]\n");
+            "            [--resume GIVE_UP_S] [--protocol 1|2] [--out FILE] [--seed N]\n");
     exit(2);
 }
 
@@ -745,6 +978,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--attack-every")) opt_attack_every = atof(v);
         else if (!strcmp(a, "--chat-every")) opt_chat_every = atof(v);
         else if (!strcmp(a, "--resume")) opt_resume = atof(v);
+        else if (!strcmp(a, "--protocol")) { opt_protocol = atoi(v); if (opt_protocol != 1 && opt_protocol != 2) usage(); }
         else if (!strcmp(a, "--out")) opt_out = v;
         else if (!strcmp(a, "--seed")) opt_seed = strtoull(v, NULL, 10);
         else usage();
