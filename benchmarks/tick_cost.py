@@ -2,11 +2,13 @@
 moving each tick, NPCs, the game's hooks), interest grid, shared snapshot parts and
 per-client snapshot assembly, for N players in one zone.
 
-    .venv/bin/python benchmarks/tick_cost.py [--players 2000 5000] [--zone 1]
+    .venv/bin/python benchmarks/tick_cost.py [--players 2000 5000] [--zone 1] [--protocol 1 2]
 
 Prints a table and writes reports/tick_cost.json. Players are spread uniformly over the zone
 and half of them send a move each tick (10 Hz moves at 20 Hz ticks, as the seed's bots);
-every player gets a snapshot every tick (the worst case of the adaptive rule).
+every player gets a snapshot every tick (the worst case of the adaptive rule). With
+``--protocol 1 2`` each size is measured for both, interleaved (v1, v2, v1, v2 ...): v2's
+"parts" are the per-cell views and their deltas against each client's previous snapshot.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from openmmo.game import load_game
+from openmmo.protocol.delta import snapshot_v2
 from openmmo.protocol.snapshot import TickPrefix, snapshot_msgpack
 from openmmo.replication.area import AreaView
 from openmmo.replication.interest import InterestGrid
+from openmmo.replication.streams import DeltaStreams, Relevance
 from openmmo.sim.schema import CharacterState
 from openmmo.sim.step import Inputs, enter, start, step
 from openmmo.sim.world import World
@@ -31,7 +35,7 @@ from openmmo.sim.world import World
 GAME = load_game()
 
 
-def measure(players: int, zone_id: int, ticks: int, cls: str) -> dict[str, float]:
+def measure(players: int, zone_id: int, ticks: int, cls: str, protocol: int) -> dict[str, float]:
     spec = GAME.zones[zone_id]
     world = World(spec, GAME, seed=1)
     start(world, 0.0)
@@ -42,6 +46,11 @@ def measure(players: int, zone_id: int, ticks: int, cls: str) -> dict[str, float
         state = CharacterState(zone_id, x, y, 0, 1, 0, {"class": cls, "mana": 50})
         actors.append(enter(world, i, f"P{i}", state, 0.0))  # on_join runs, as in a zone
     grid = InterestGrid(spec.width, spec.height, spec.cell_size)
+    relevance = Relevance(
+        near_radius=spec.cell_size, far_every=4, budget_per_tick=16384 // 20, margin=8.0
+    )
+    streams = DeltaStreams(grid, world, relevance, history_ticks=20)
+    bases: dict[int, tuple[int, int] | None] = {actor.slot: None for actor in actors}
     phases: dict[str, list[float]] = {"step": [], "grid": [], "parts": [], "clients": []}
     hooks: list[float] = []
     sizes = []
@@ -59,15 +68,28 @@ def measure(players: int, zone_id: int, ticks: int, cls: str) -> dict[str, float
         hooks.extend(sum(r.seconds.values()) for r in world.hooks.drain())
         grid.rebuild(world.active_slots(), world.x, world.y, world.capacity)
         view = AreaView(world, grid, 512)
+        if protocol == 2:
+            streams.begin(world, tick)
         t2 = time.perf_counter()
         cells = grid.slot_cell.tolist()
-        for actor in actors:
-            view.msgpack_part(cells[actor.slot])
+        if protocol == 2:
+            parts = streams.parts([(bases[a.slot], cells[a.slot]) for a in actors])
+        else:
+            for actor in actors:
+                view.msgpack_part(cells[actor.slot])
         t3 = time.perf_counter()
         prefix = TickPrefix.build(world.tick, 0)
-        for actor in actors:
-            data = snapshot_msgpack(prefix, 1, actor.xp, view.msgpack_part(cells[actor.slot]), [])
-        sizes.append(len(data))
+        total = 0
+        if protocol == 2:
+            for actor, part in zip(actors, parts, strict=True):
+                total += len(snapshot_v2(prefix, 1, actor.xp, part, []))
+                bases[actor.slot] = (cells[actor.slot], tick)
+        else:
+            for actor in actors:
+                part_v1 = view.msgpack_part(cells[actor.slot])
+                total += len(snapshot_msgpack(prefix, 1, actor.xp, part_v1, []))
+        if tick:  # the first v2 snapshots are keyframes
+            sizes.append(total / players)
         t4 = time.perf_counter()
         for name, value in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
             phases[name].append(value)
@@ -85,6 +107,8 @@ def main() -> None:
     parser.add_argument("--players", type=int, nargs="+", default=[2000, 5000])
     parser.add_argument("--zone", type=int, default=1)
     parser.add_argument("--ticks", type=int, default=40)
+    parser.add_argument("--protocol", type=int, nargs="+", choices=(1, 2), default=[1])
+    parser.add_argument("--rounds", type=int, default=1, help="repeat, interleaved")
     parser.add_argument(
         "--class",
         dest="cls",
@@ -92,16 +116,21 @@ def main() -> None:
         help="players' class (mage: the default game's mana timer runs for each)",
     )
     args = parser.parse_args()
-    rows = {n: measure(n, args.zone, args.ticks, args.cls) for n in args.players}
+    rows: dict[str, dict[str, float]] = {}
+    for round_ in range(args.rounds):
+        for n in args.players:
+            for protocol in args.protocol:
+                key = f"{n} v{protocol}" + (f" #{round_ + 1}" if args.rounds > 1 else "")
+                rows[key] = measure(n, args.zone, args.ticks, args.cls, protocol)
     name = GAME.zones[args.zone].name
     print(f"zone {args.zone} ({name}), {args.cls}s, median of {args.ticks} ticks")
     print(
-        f"{'players':>8} {'step':>7} {'(hooks)':>8} {'grid':>7} {'parts':>7} {'clients':>8} "
+        f"{'players':>12} {'step':>7} {'(hooks)':>8} {'grid':>7} {'parts':>7} {'clients':>8} "
         f"{'total ms':>9} {'us/client':>10} {'bytes':>6}"
     )
     for n, r in rows.items():
         print(
-            f"{n:>8} {r['step_ms']:>7.2f} {r['hooks_ms']:>8.3f} {r['grid_ms']:>7.2f} "
+            f"{n:>12} {r['step_ms']:>7.2f} {r['hooks_ms']:>8.3f} {r['grid_ms']:>7.2f} "
             f"{r['parts_ms']:>7.2f} {r['clients_ms']:>8.2f} {r['total_ms']:>9.2f} "
             f"{r['per_client_us']:>10.2f} {r['snapshot_bytes']:>6.0f}"
         )

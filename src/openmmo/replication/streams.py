@@ -37,14 +37,18 @@ from openmmo.protocol.delta import (
     COST_PLACE,
     COST_UPDATE,
     EMPTY_STATE,
+    MAX_BATCH,
     MAX_QUANTIZED,
     SMALL_STEP,
     STATE_DTYPE,
     DeltaPart,
-    diff,
+    diff_many,
     keyframe,
+    put,
     quantum_for,
+    stack,
     state_key,
+    take,
 )
 from openmmo.replication.interest import InterestGrid
 from openmmo.sim.declare import MAX_WIRE_HP
@@ -121,18 +125,10 @@ class DeltaStreams:
     def state(self, cell: int) -> npt.NDArray[np.void]:
         """S(cell, this tick), built on first use."""
         stream = self._streams.get(cell)
-        if stream is not None and stream.tick == self.tick:
-            return stream.state
-        target, near = self._target(cell, None if stream is None else stream.state)
-        if stream is None or not self.relevance.lags:
-            state = target
-            stream = self._streams[cell] = _Stream(self.tick, state)
-        else:
-            state = self._advance(stream, target, near)
-        stream.tick = self.tick
-        stream.state = state
-        self._history.setdefault(self.tick, {})[cell] = state
-        return state
+        if stream is None or stream.tick != self.tick:
+            self._build([cell])
+            stream = self._streams[cell]
+        return stream.state
 
     def held(self, base: Base) -> npt.NDArray[np.void] | None:
         """The state a client with ``base`` holds, if still remembered."""
@@ -141,79 +137,176 @@ class DeltaStreams:
 
     def part(self, base: Base | None, cell: int) -> DeltaPart:
         """The shared part that brings a client holding ``base`` to S(cell, this tick)."""
-        new = self.state(cell)
-        old = None if base is None else self.held(base)
-        if old is None or base is None:
-            part = self._keyframes.get(cell)
-            if part is None:
-                part = self._keyframes[cell] = keyframe(new, self.quantum)
-            return part
-        key = (base[0], base[1], cell)
-        part = self._parts.get(key)
-        if part is None:
-            part = self._parts[key] = diff(old, new)
-        return part
+        return self.parts([(base, cell)])[0]
 
-    def _target(
-        self, cell: int, held: npt.NDArray[np.void] | None
-    ) -> tuple[npt.NDArray[np.void], npt.NDArray[np.bool_]]:
-        """The true view of ``cell`` (sorted by key) and which of its entities are near."""
-        grid, world, relevance = self.grid, self.world, self.relevance
-        slots = grid.slots_near(cell)
+    def parts(self, requests: list[tuple[Base | None, int]]) -> list[DeltaPart]:
+        """:meth:`part` for many clients at once: the cells' views are built in one pass and
+        the deltas computed in another (:func:`diff_many`), each distinct one once."""
+        streams, tick = self._streams, self.tick
+        stale = {c for _, c in requests if (s := streams.get(c)) is None or s.tick != tick}
+        if stale:
+            self._build(sorted(stale))
+        wanted: dict[tuple[int, int, int], tuple[npt.NDArray[np.void], npt.NDArray[np.void]]] = {}
+        for base, cell in requests:
+            if base is not None:
+                key = (base[0], base[1], cell)
+                if key not in self._parts and key not in wanted:
+                    old = self.held(base)
+                    if old is not None:
+                        wanted[key] = (old, streams[cell].state)
+        if wanted:
+            self._parts.update(zip(wanted, diff_many(list(wanted.values())), strict=True))
+        out = []
+        for base, cell in requests:
+            part = None if base is None else self._parts.get((base[0], base[1], cell))
+            if part is None:  # no base, or one older than the history: a keyframe
+                part = self._keyframes.get(cell)
+                if part is None:
+                    part = self._keyframes[cell] = keyframe(streams[cell].state, self.quantum)
+            out.append(part)
+        return out
+
+    def _build(self, cells: list[int]) -> None:
+        """S(c, this tick) for every cell in ``cells``, in one vectorized pass.
+
+        Each (cell, entity) pair is one row; the cell's index in ``cells`` sits in the top
+        16 bits of the row's sort key, so every cell's rows come out contiguous and sorted.
+        """
+        grid, world, relevance, tick = self.grid, self.world, self.relevance, self.tick
+        if len(cells) > MAX_BATCH:
+            for i in range(0, len(cells), MAX_BATCH):
+                self._build(cells[i : i + MAX_BATCH])
+            return
+        n = len(cells)
         size = grid.cell_size
-        row, column = divmod(cell, grid.columns)
-        cx, cy = (column + 0.5) * size, (row + 0.5) * size
-        members = np.zeros(0, dtype=np.intp)
-        if held is not None and len(held) and relevance.margin > 0:
-            handles = held["handle"].astype(np.intp)
-            ids = held["id"][handles < world.capacity]
-            handles = handles[handles < world.capacity]
-            handles = handles[world.used[handles] & (world.ids[handles] == ids)]
+        rows, columns = np.divmod(np.asarray(cells, dtype=np.int64), grid.columns)
+        cx, cy = (columns + 0.5) * size, (rows + 0.5) * size
+        # The 3x3 cells around each cell: up to three runs of the grid's sorted slots.
+        starts, lengths, owners = [], [], []
+        for i, cell in enumerate(cells):
+            for a, b in grid.neighbourhood(cell):
+                starts.append(a)
+                lengths.append(b - a)
+                owners.append(i)
+        owner = np.repeat(np.asarray(owners, dtype=np.int64), lengths)
+        total = int(sum(lengths))
+        first = np.repeat(
+            np.asarray(starts, dtype=np.int64) - np.cumsum([0, *lengths[:-1]]), lengths
+        )
+        slots = grid.sorted_slots[first + np.arange(total)] if total else np.zeros(0, np.intp)
+        previous = [self._streams.get(cell) for cell in cells]
+        held_counts = [0 if p is None else len(p.state) for p in previous]
+        held = stack([p.state for p in previous if p is not None])
+        held_owner = np.repeat(np.arange(n, dtype=np.int64), held_counts)
+        members = np.zeros(0, dtype=np.int64)
+        if relevance.margin > 0 and len(held):
+            # Hysteresis: what a view holds stays while still in the world and near enough.
+            handles = held["handle"].astype(np.int64)
+            ok = handles < world.capacity
+            ok[ok] &= world.used[handles[ok]] & (world.ids[handles[ok]] == held["id"][ok])
             reach = 1.5 * size + relevance.margin
-            inside = (np.abs(world.x[handles] - cx) <= reach) & (
-                np.abs(world.y[handles] - cy) <= reach
+            h, o = handles[ok], held_owner[ok]
+            inside = (np.abs(world.x[h] - cx[o]) <= reach) & (np.abs(world.y[h] - cy[o]) <= reach)
+            h, o = h[inside], o[inside]
+            # Those still inside the 3x3 cells are candidates already: add the others.
+            cell_of = grid.slot_cell[h]
+            outside = (np.abs(cell_of // grid.columns - rows[o]) > 1) | (
+                np.abs(cell_of % grid.columns - columns[o]) > 1
             )
-            members = handles[inside]
+            members = (o[outside] << 32) | h[outside]
+        pairs = (owner << 32) | slots.astype(np.int64)
         if len(members):
-            slots = np.union1d(slots, members)
-        distance = np.maximum(np.abs(world.x[slots] - cx), np.abs(world.y[slots] - cy))
-        if len(slots) > relevance.max_entities:
-            rank = distance
-            if len(members):
-                rank = distance - relevance.margin * np.isin(slots, members)
-            keep = np.argpartition(rank, relevance.max_entities - 1)[: relevance.max_entities]
-            slots, distance = slots[keep], distance[keep]
-        target = self._true[slots]
-        order = np.argsort(target["key"])
-        return target[order], (distance <= relevance.near_radius)[order]
+            pairs = np.concatenate([pairs, members])
+        owner, slots = pairs >> 32, pairs & 0xFFFFFFFF
+        distance = np.maximum(
+            np.abs(world.x[slots] - cx[owner]), np.abs(world.y[slots] - cy[owner])
+        )
+        counts = np.bincount(owner, minlength=n)
+        if (counts > relevance.max_entities).any():  # a crowd: keep the nearest
+            keep = np.ones(len(owner), dtype=bool)
+            for i in np.flatnonzero(counts > relevance.max_entities).tolist():
+                rows_of = np.flatnonzero(owner == i)
+                cut = np.argpartition(distance[rows_of], relevance.max_entities - 1)
+                keep[rows_of[cut[relevance.max_entities :]]] = False
+            owner, slots, distance = owner[keep], slots[keep], distance[keep]
+        target = take(self._true, slots)
+        rank_key = (owner.astype(np.uint64) << np.uint64(48)) | target["key"]
+        order = np.argsort(rank_key, kind="stable")  # a merge of sorted runs: cheap
+        target, owner, rank_key = take(target, order), owner[order], rank_key[order]
+        near = distance[order] <= relevance.near_radius
+        fresh = np.array([p is None for p in previous], dtype=bool)
+        if relevance.lags and not fresh.all():
+            state, owner, waiting = self._advance(
+                previous, held, held_owner, target, owner, rank_key, near, fresh
+            )
+        else:
+            state, waiting = target, None
+        bounds = np.searchsorted(owner, np.arange(n + 1)).tolist()
+        history = self._history.setdefault(tick, {})
+        for i, cell in enumerate(cells):
+            view = state[bounds[i] : bounds[i + 1]]
+            stream = previous[i]
+            if stream is None:
+                stream = self._streams[cell] = _Stream(tick, view)
+            stream.tick, stream.state = tick, view
+            if waiting is not None:
+                w_keys, w_priority, w_bounds = waiting
+                stream.pending_keys = w_keys[w_bounds[i] : w_bounds[i + 1]]
+                stream.pending_priority = w_priority[w_bounds[i] : w_bounds[i + 1]]
+            history[cell] = view
 
     def _advance(
-        self, stream: _Stream, target: npt.NDArray[np.void], near: npt.NDArray[np.bool_]
-    ) -> npt.NDArray[np.void]:
-        """S(C, T) from S(C, T') and the true view: rings and budget decide what changes."""
-        relevance = self.relevance
-        held = stream.state
-        elapsed = min(max(self.tick - stream.tick, 1), MAX_CATCH_UP_TICKS)
-        at = np.searchsorted(held["key"], target["key"])
-        at = np.minimum(at, max(len(held) - 1, 0))
-        found = (held["key"][at] == target["key"]) if len(held) else np.zeros(len(target), bool)
-        was = held[at] if len(held) else target
+        self,
+        previous: list[_Stream | None],
+        held: npt.NDArray[np.void],
+        held_owner: npt.NDArray[np.int64],
+        target: npt.NDArray[np.void],
+        owner: npt.NDArray[np.int64],
+        rank_key: npt.NDArray[np.uint64],
+        near: npt.NDArray[np.bool_],
+        fresh: npt.NDArray[np.bool_],
+    ) -> tuple[
+        npt.NDArray[np.void],
+        npt.NDArray[np.int64],
+        tuple[npt.NDArray[np.uint64], npt.NDArray[np.float64], list[int]],
+    ]:
+        """S(C, T) from S(C, T') and the true view for many cells: rings and budget decide
+        what changes. Cells with no previous view (``fresh``) take the true view."""
+        relevance, n = self.relevance, len(previous)
+        held_key = (held_owner.astype(np.uint64) << np.uint64(48)) | held["key"]
+        elapsed_of = np.array(
+            [
+                1 if p is None else min(max(self.tick - p.tick, 1), MAX_CATCH_UP_TICKS)
+                for p in previous
+            ],
+            dtype=np.float64,
+        )
+        elapsed = elapsed_of[owner]
+        if len(held):
+            at = np.minimum(np.searchsorted(held_key, rank_key), len(held) - 1)
+            found = held_key[at] == rank_key
+            was = take(held, at)
+        else:
+            found, was = np.zeros(len(target), dtype=bool), target
         fields = np.zeros(len(target), dtype=bool)
         for name in ("hp", "hp_max", "flags", "level"):
             fields |= was[name] != target[name]
         dx = target["qx"].astype(np.int32) - was["qx"]
         dy = target["qy"].astype(np.int32) - was["qy"]
-        moved = (dx != 0) | (dy != 0)
+        moved = ((dx != 0) | (dy != 0)) & found
         fields &= found
-        moved &= found
         pending = ~found | fields | moved
         weight = np.where(near, 1.0, 1.0 / relevance.far_every)
         earlier = np.zeros(len(target))
-        if len(stream.pending_keys):
-            last = len(stream.pending_keys) - 1
-            i = np.minimum(np.searchsorted(stream.pending_keys, target["key"]), last)
-            hit = stream.pending_keys[i] == target["key"]
-            earlier[hit] = stream.pending_priority[i[hit]]
+        counts = [0 if p is None else len(p.pending_keys) for p in previous]
+        if any(counts):
+            p_keys = np.concatenate([p.pending_keys for p in previous if p is not None])
+            p_owner = np.repeat(np.arange(n, dtype=np.uint64), counts)
+            p_rank = (p_owner << np.uint64(48)) | p_keys
+            p_priority = np.concatenate([p.pending_priority for p in previous if p is not None])
+            i = np.minimum(np.searchsorted(p_rank, rank_key), len(p_rank) - 1)
+            hit = p_rank[i] == rank_key
+            earlier[hit] = p_priority[i[hit]]
         priority = np.where(pending, earlier + weight * elapsed, 0.0)
         chosen = pending & (priority >= 1.0 - 1e-9)
         if relevance.budget_per_tick > 0 and chosen.any():
@@ -224,16 +317,23 @@ class DeltaStreams:
                 fields * COST_UPDATE + moved * np.where(small, COST_MOVE, COST_PLACE),
             )
             candidates = np.flatnonzero(chosen)
-            order = candidates[np.argsort(-priority[candidates], kind="stable")]
-            fits = np.cumsum(cost[order]) <= relevance.budget_per_tick * elapsed
+            # By cell, then highest priority first; the budget is counted within each cell.
+            order = candidates[np.lexsort((-priority[candidates], owner[candidates]))]
+            spent = np.cumsum(cost[order])
+            cell_of = owner[order]
+            run_start = np.flatnonzero(np.r_[True, cell_of[1:] != cell_of[:-1]])
+            before = np.repeat(np.r_[0, spent][run_start], np.diff(np.r_[run_start, len(order)]))
+            fits = spent - before <= relevance.budget_per_tick * elapsed_of[cell_of]
             chosen[:] = False
             chosen[order[fits]] = True
-        state = target.copy()
+        fresh_row = fresh[owner]
+        chosen |= fresh_row
+        state = stack([target])  # a copy
         stale = found & pending & ~chosen
-        state[stale] = was[stale]
+        put(state, stale, was)
         keep = found | chosen
         waiting = pending & ~chosen
-        stream.pending_keys = target["key"][waiting]
-        stream.pending_priority = priority[waiting]
-        kept: npt.NDArray[np.void] = state[keep]
-        return kept
+        w_owner = owner[waiting]
+        w_bounds = np.searchsorted(w_owner, np.arange(n + 1)).tolist()
+        kept = take(state, keep)
+        return kept, owner[keep], (target["key"][waiting], priority[waiting], w_bounds)

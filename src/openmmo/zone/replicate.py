@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from openmmo.clock import Clock
 from openmmo.protocol.codes import PROTOCOL_DELTA, Limits
-from openmmo.protocol.delta import snapshot_v2
+from openmmo.protocol.delta import DeltaPart, snapshot_v2
 from openmmo.protocol.snapshot import TickPrefix, WireEvent, snapshot_json, snapshot_msgpack
 from openmmo.replication.area import AreaView
 from openmmo.replication.events import Area, Everyone, routed
@@ -162,7 +162,6 @@ class Replicator:
         self.last_view = view  # the spectators' world frame is cut from the same records
         self._frame += 1
         frame = self._frame
-        streams: DeltaStreams | None = None
         keepalive_before = now - self.delta.keepalive_s
         prefix = TickPrefix.build(world.tick, int(self.clock.time() * 1000))
         # Half a tick of slack, so a 10 Hz snapshot rate is not missed by tick-timing jitter.
@@ -176,7 +175,28 @@ class Replicator:
         deadline = time.perf_counter() + budget_s
         sent = skipped = bytes_out = 0
         sizes = self.sessions.traffic.snapshot_sizes
-        for index, session in enumerate(list(self.sessions.players.values())):
+        players = list(self.sessions.players.values())
+        # v2: the parts of every due client are computed together (one vectorized pass).
+        due_v2 = [
+            s
+            for s in players
+            if s.protocol == PROTOCOL_DELTA
+            and s.actor is not None
+            and s.writable
+            and (
+                s.unacked
+                or s.last_snapshot_at <= due_after
+                or (s.events and s.last_input_at <= idle_before)
+            )
+            and s.actor.slot < len(slot_cell)
+            and slot_cell[s.actor.slot] >= 0
+        ]
+        parts: dict[int, DeltaPart] = {}
+        if due_v2:
+            streams = self._streams_for(world)
+            requests = [(s.delta_base, slot_cell[s.actor.slot]) for s in due_v2 if s.actor]
+            parts = dict(zip((s.session_id for s in due_v2), streams.parts(requests), strict=True))
+        for index, session in enumerate(players):
             if index % YIELD_EVERY == YIELD_EVERY - 1 and time.perf_counter() > deadline:
                 await asyncio.sleep(0)
                 deadline = time.perf_counter() + budget_s
@@ -196,9 +216,10 @@ class Replicator:
             if cell < 0:
                 continue  # entered the world during a yield: next tick
             if session.protocol == PROTOCOL_DELTA:
-                if streams is None:
+                part = parts.get(session.session_id)
+                if part is None:  # became due during a yield
                     streams = self._streams_for(world)
-                part = streams.part(session.delta_base, cell)
+                    part = streams.part(session.delta_base, cell)
                 session.delta_base = (cell, frame)
                 if not (
                     part.changes
