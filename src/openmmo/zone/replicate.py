@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from openmmo.clock import Clock
 from openmmo.protocol.codes import PROTOCOL_DELTA, Limits
-from openmmo.protocol.delta import DeltaPart, snapshot_v2
+from openmmo.protocol.delta import COST_ENTER, DeltaPart, snapshot_v2
 from openmmo.protocol.snapshot import TickPrefix, WireEvent, snapshot_json, snapshot_msgpack
 from openmmo.replication.area import AreaView
 from openmmo.replication.events import Area, Everyone, routed
@@ -44,13 +44,14 @@ from openmmo.zone.session import Session, push_event_to
 from openmmo.zone.sessions import Sessions
 
 YIELD_EVERY = 64  # sessions between checks of the send budget
+HEADER_BYTES = 150  # a v2 snapshot's fixed fields and section headers, about
 
 
 @dataclass(frozen=True, slots=True)
 class DeltaConfig:
     """How protocol v2 views are cut (see :mod:`openmmo.replication.streams`)."""
 
-    budget_bytes_s: int = 16384  # entity changes per client per second; 0: no cap
+    budget_bytes_s: int = 16384  # snapshot bytes per client per second; 0: no cap
     far_refresh_hz: float = 5.0  # entities beyond a cell from the viewer's cell
     hysteresis: float = 8.0  # world units beyond the 3x3 cells before an entity leaves
     keepalive_s: float = 1.0  # a client with nothing new hears from the server this often
@@ -136,11 +137,18 @@ class Replicator:
             max_entities=self.limits.max_snapshot_entities,
             near_radius=world.spec.cell_size,
             far_every=max(1, round(tick_rate / delta.far_refresh_hz)),
-            budget_per_tick=max(1, int(delta.budget_bytes_s / tick_rate))
-            if delta.budget_bytes_s > 0
-            else 0,
+            budget_per_tick=self._records_budget(),
             margin=delta.hysteresis,
         )
+
+    def _records_budget(self) -> int:
+        """Bytes of records per view per tick: the cap, less what a snapshot's header and
+        section headers take (``HEADER_BYTES`` per snapshot at the snapshot rate)."""
+        cap = self.delta.budget_bytes_s
+        if cap <= 0:
+            return 0
+        headers = HEADER_BYTES / self.snapshot_interval_s
+        return max(COST_ENTER, int((cap - headers) * self.tick_interval_s))
 
     def _streams_for(self, world: World) -> DeltaStreams:
         streams = self.streams
