@@ -146,8 +146,9 @@ class Settings(BaseSettings):
     snapshot_budget_bytes_s: int = Field(
         16384,
         ge=0,
-        description="Protocol v2: bytes per second of entity changes a client's view may "
-        "take (0: no cap). In a crowd the nearest and longest-waiting changes go first.",
+        description="Protocol v2: snapshot bytes per second a client is sent for its view "
+        "(0: no cap). In a crowd the nearest and longest-waiting changes go first; events "
+        "and keyframes are not held back.",
     )
     far_refresh_hz: float = Field(
         5.0,
