@@ -29,7 +29,7 @@ class Player:
 async def players(world):
     made = []
 
-    async def make(zone_id=1, *, encoding="json", token_in="query"):
+    async def make(zone_id=1, *, encoding="json", token_in="query", protocol=1):
         n = next(_names)
         gateway = GatewayClient(world.gateway_url)
         await gateway.register(f"player_{n}", "correct horse battery")
@@ -37,7 +37,11 @@ async def players(world):
         hero = await gateway.create_character(f"Hero{n}")
         grant = await gateway.join_zone(zone_id, hero["character_id"])
         game = await GameClient.connect(
-            grant["ws_url"], grant["ticket"], encoding=encoding, token_in=token_in
+            grant["ws_url"],
+            grant["ticket"],
+            encoding=encoding,
+            token_in=token_in,
+            protocol=protocol,
         )
         joined = await game.join(map_id=zone_id)
         assert joined["entity_id"] == hero["character_id"]

@@ -65,6 +65,7 @@ async def test_a_guest_plays_in_the_browser_through_a_restart_and_a_portal(clust
     )
     start = await page.evaluate(ME)
     assert friend_character["character_id"] in start["seen"]
+    assert await page.evaluate("window.openmmo.state.link.protocol") == 2  # delta snapshots
 
     # it moves: the server's position (in the snapshots) follows the keys
     await hold(page, "s", 1.0)
