@@ -281,6 +281,8 @@ function writeReport(windowS, cpuS, playingEnd) {
     snapshots_per_bot_s: playingEnd ? Math.round(win.snapshots / windowS / playingEnd * 100) / 100 : 0,
     snapshot_bytes_mean: win.snapshots ? Math.round(win.snapshotBytes / win.snapshots * 10) / 10 : 0,
     frames_in: win.framesIn, bytes_in: win.bytesIn, rejections: win.rejections,
+    // every frame a bot received, per bot-second (what reference.py's bots report too)
+    bytes_in_per_bot_s: playingEnd ? Math.round(win.bytesIn / windowS / playingEnd) : 0,
     errors_in_window: win.errors,
     errors: {
       count: errorsTotal, requests: requestsTotal,
