@@ -47,8 +47,9 @@ test: services tools lint typecheck  ## Everything: lint, types, unit, integrati
 	$(BIN)/pytest -q
 	scripts/container-smoke.sh
 
-bench: $(STAMP) services bench-tools  ## Benchmarks (minutes): tick cost, players per core, HTTP, cross-server, 5,000 players.
-	$(BIN)/python benchmarks/tick_cost.py
+bench: $(STAMP) services bench-tools  ## Benchmarks (minutes): tick cost, bandwidth, players per core, HTTP, cross-server, 5,000 players.
+	$(BIN)/python benchmarks/tick_cost.py --protocol 1 2
+	$(BIN)/python benchmarks/bandwidth.py
 	$(BIN)/python benchmarks/capacity.py --steps 500 1000 1250 1500
 	$(BIN)/python benchmarks/http_gateway.py
 	$(BIN)/python benchmarks/cross_server.py
