@@ -1,7 +1,7 @@
 """The seed's 5,000: five thousand connected players on this one machine, bots included.
 
     .venv/bin/python benchmarks/crowd.py [--bots 5000] [--movers 1000] [--channels 2]
-        [--hold 30] [--idle-chat-every 20] [--quiet-load 0.7]
+        [--hold 30] [--idle-chat-every 20] [--quiet-load 0.7] [--protocol {1,2}]
 
 A realistic mix rather than a crowd of identical bots: ``--movers`` players play the seed's
 behaviour (move at 10 Hz, attack the nearest NPC within reach every 2 s, chat every 5 s), the
@@ -42,7 +42,14 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from capacity import cpu_seconds, players_online, rss_mb, tick_buckets, tick_p99_ms, town_cluster
-from reference import build, device_logins, machine_options, quiet_machine, run_bots
+from reference import (
+    build,
+    device_logins,
+    machine_options,
+    protocol_flags,
+    quiet_machine,
+    run_bots,
+)
 
 from openmmo.games.default.world import TOWN
 from openmmo.testing.services import create_database, drop_database, namespace
@@ -148,7 +155,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         report = await run_bots(
             binaries, ports, args.bots, args.hold, args.rate, workdir / "bots.json",
             window, (cluster.gateway_url, run_id),  # type: ignore[arg-type]
-            extra=("--movers", str(args.movers), "--idle-chat-every", str(args.idle_chat_every)),
+            extra=(
+                "--movers", str(args.movers), "--idle-chat-every", str(args.idle_chat_every),
+                *protocol_flags(args.protocol),
+            ),
             core=None,
         )  # fmt: skip
     finally:
@@ -173,6 +183,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "errors": report["errors"],
         "snapshot_bytes": report["snapshot_bytes_mean"],
         "snapshots_per_player_s": report["snapshots_per_bot_s"],
+        "protocol": args.protocol,
+        "bytes_per_player_s": report.get("bytes_in_per_bot_s"),
         "bots_cpu": report["bots_cpu"],
         **measured,
         "ticket_feed": report["ticket_feed"],
@@ -208,8 +220,9 @@ def show(r: dict[str, Any]) -> None:
         f"  cpu {r['cpu']} bots {r['bots_cpu']}; machine busy {r['machine_busy'] * 100:.0f} % "
         f"of 2 cores; tick P99 {r['tick_p99_ms']}; RSS MB {r['rss_mb']}"
     )
-    print(f"  snapshots {r['snapshots_per_player_s']:.2f} per player-s, "
-          f"{r['snapshot_bytes']:.0f} B mean; {'PASS' if r['ok'] else 'FAIL'}")  # fmt: skip
+    print(f"  protocol v{r['protocol']}: snapshots {r['snapshots_per_player_s']:.2f} per player-s, "
+          f"{r['snapshot_bytes']:.0f} B mean, {r['bytes_per_player_s'] or 0:.0f} B per player-s "
+          f"received; {'PASS' if r['ok'] else 'FAIL'}")  # fmt: skip
 
 
 def main() -> None:
@@ -221,6 +234,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="joins per second")
     parser.add_argument("--idle-chat-every", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--protocol", type=int, choices=[1, 2], default=1, help="2: the bots ask for v2 deltas"
+    )
     machine_options(parser, cpu_share=False)
     parser.add_argument("--out", default="reports/crowd.json")
     args = parser.parse_args()
