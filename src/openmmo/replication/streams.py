@@ -55,6 +55,7 @@ from openmmo.sim.declare import MAX_WIRE_HP
 from openmmo.sim.world import World
 
 Base = tuple[int, int]  # (cell, tick) of the state a client holds
+NOTHING = DeltaPart(0, b"", 0)
 
 MAX_CATCH_UP_TICKS = 4  # a stream idle for longer gets at most this many ticks of budget
 
@@ -64,6 +65,7 @@ class Relevance:
     max_entities: int = 512
     near_radius: float = 64.0
     far_every: int = 1  # ticks between refreshes of a far entity (1: every tick)
+    refresh_every: int = 1  # ticks between rebuilds of a cell's view (acks go out between)
     budget_per_tick: int = 0  # bytes of changes per stream per tick (0: no budget)
     margin: float = 0.0  # hysteresis at the edge of the view, in world units
 
@@ -123,12 +125,17 @@ class DeltaStreams:
             del self._streams[cell]
 
     def state(self, cell: int) -> npt.NDArray[np.void]:
-        """S(cell, this tick), built on first use."""
+        """The cell's current view, built on first use (and again every ``refresh_every``
+        ticks)."""
         stream = self._streams.get(cell)
-        if stream is None or stream.tick != self.tick:
+        if stream is None or stream.tick <= self.tick - self.relevance.refresh_every:
             self._build([cell])
             stream = self._streams[cell]
         return stream.state
+
+    def base_of(self, cell: int) -> Base:
+        """The base a client has once sent this tick's part for ``cell``."""
+        return cell, self._streams[cell].tick
 
     def held(self, base: Base) -> npt.NDArray[np.void] | None:
         """The state a client with ``base`` holds, if still remembered."""
@@ -143,7 +150,8 @@ class DeltaStreams:
         """:meth:`part` for many clients at once: the cells' views are built in one pass and
         the deltas computed in another (:func:`diff_many`), each distinct one once."""
         streams, tick = self._streams, self.tick
-        stale = {c for _, c in requests if (s := streams.get(c)) is None or s.tick != tick}
+        due = tick - self.relevance.refresh_every
+        stale = {c for _, c in requests if (s := streams.get(c)) is None or s.tick <= due}
         if stale:
             self._build(sorted(stale))
         wanted: dict[tuple[int, int, int], tuple[npt.NDArray[np.void], npt.NDArray[np.void]]] = {}
@@ -151,9 +159,13 @@ class DeltaStreams:
             if base is not None:
                 key = (base[0], base[1], cell)
                 if key not in self._parts and key not in wanted:
+                    stream = streams[cell]
+                    if base[0] == cell and base[1] == stream.tick:
+                        self._parts[key] = NOTHING  # the client holds this view already
+                        continue
                     old = self.held(base)
                     if old is not None:
-                        wanted[key] = (old, streams[cell].state)
+                        wanted[key] = (old, stream.state)
         if wanted:
             self._parts.update(zip(wanted, diff_many(list(wanted.values())), strict=True))
         out = []

@@ -137,6 +137,8 @@ class Replicator:
             max_entities=self.limits.max_snapshot_entities,
             near_radius=world.spec.cell_size,
             far_every=max(1, round(tick_rate / delta.far_refresh_hz)),
+            # Views are rebuilt at the snapshot rate; acks and events go out every tick.
+            refresh_every=max(1, round(self.snapshot_interval_s / self.tick_interval_s)),
             budget_per_tick=self._records_budget(),
             margin=delta.hysteresis,
         )
@@ -169,7 +171,6 @@ class Replicator:
         view = AreaView(world, self.grid, self.limits.max_snapshot_entities)
         self.last_view = view  # the spectators' world frame is cut from the same records
         self._frame += 1
-        frame = self._frame
         keepalive_before = now - self.delta.keepalive_s
         prefix = TickPrefix.build(world.tick, int(self.clock.time() * 1000))
         # Half a tick of slack, so a 10 Hz snapshot rate is not missed by tick-timing jitter.
@@ -224,11 +225,11 @@ class Replicator:
             if cell < 0:
                 continue  # entered the world during a yield: next tick
             if session.protocol == PROTOCOL_DELTA:
+                streams = self._streams_for(world)
                 part = parts.get(session.session_id)
                 if part is None:  # became due during a yield
-                    streams = self._streams_for(world)
                     part = streams.part(session.delta_base, cell)
-                session.delta_base = (cell, frame)
+                session.delta_base = streams.base_of(cell)
                 if not (
                     part.changes
                     or part.full
