@@ -21,7 +21,9 @@ cells around C, so that it can lag the truth on purpose:
   crowd degrades to older positions far away instead of more bytes.
 
 With rings and budget off (``far_every=1``, ``budget_per_tick=0``) every state is the true
-view, quantized.
+view, quantized. A cell's view is rebuilt at most every ``refresh_every`` ticks (the zone
+server rebuilds at its snapshot rate, 10 Hz, while acks and events go out every tick: a
+client that already holds the current view then costs nothing but its own bytes).
 """
 
 from __future__ import annotations
@@ -143,7 +145,7 @@ class DeltaStreams:
         return self._history.get(tick, {}).get(cell)
 
     def part(self, base: Base | None, cell: int) -> DeltaPart:
-        """The shared part that brings a client holding ``base`` to S(cell, this tick)."""
+        """The shared part that brings a client holding ``base`` to the cell's current view."""
         return self.parts([(base, cell)])[0]
 
     def parts(self, requests: list[tuple[Base | None, int]]) -> list[DeltaPart]:
