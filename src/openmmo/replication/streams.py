@@ -330,16 +330,19 @@ class DeltaStreams:
                 COST_ENTER,
                 fields * COST_UPDATE + moved * np.where(small, COST_MOVE, COST_PLACE),
             )
-            candidates = np.flatnonzero(chosen)
-            # By cell, then highest priority first; the budget is counted within each cell.
-            order = candidates[np.lexsort((-priority[candidates], owner[candidates]))]
-            spent = np.cumsum(cost[order])
-            cell_of = owner[order]
-            run_start = np.flatnonzero(np.r_[True, cell_of[1:] != cell_of[:-1]])
-            before = np.repeat(np.r_[0, spent][run_start], np.diff(np.r_[run_start, len(order)]))
-            fits = spent - before <= relevance.budget_per_tick * elapsed_of[cell_of]
-            chosen[:] = False
-            chosen[order[fits]] = True
+            allowance = relevance.budget_per_tick * elapsed_of
+            wanted = np.bincount(owner[chosen], weights=cost[chosen], minlength=n)
+            over = wanted > allowance  # only these cells need choosing (a crowd)
+            if over.any():
+                candidates = np.flatnonzero(chosen & over[owner])
+                # By cell, then highest priority first; the budget counts within each cell.
+                order = candidates[np.lexsort((-priority[candidates], owner[candidates]))]
+                spent = np.cumsum(cost[order])
+                cell_of = owner[order]
+                run_start = np.flatnonzero(np.r_[True, cell_of[1:] != cell_of[:-1]])
+                runs = np.diff(np.r_[run_start, len(order)])
+                before = np.repeat(np.r_[0, spent][run_start], runs)
+                chosen[order] = spent - before <= allowance[cell_of]
         fresh_row = fresh[owner]
         chosen |= fresh_row
         state = stack([target])  # a copy
