@@ -131,3 +131,21 @@ def test_bots_resume_on_the_other_channel_when_theirs_is_killed(two_channels, bi
     assert report["back_in_play"]["count"] == 3 and report["back_in_play"]["max_ms"] < 10_000
     assert report["playing"] == 6
     assert "resume_failed" not in report["errors"]["kinds"], report["errors"]
+
+
+def test_bots_on_protocol_v2_keep_their_views_from_deltas(world, binaries, tmp_path):
+    tickets = []
+    for n in range(6):
+        login = post(f"{world.gateway_url}/auth/device", {"device_id": f"c-bots-v2-{n}"})
+        grant = post(f"{world.gateway_url}/api/zones/1/join", {}, login["token"])
+        tickets.append(grant["ticket"])
+    report = run_bots(
+        binaries, tmp_path, world.zone_ports[0], 6, "--movers", "3", "--protocol", "2",
+        tickets=tickets,
+    )  # fmt: skip
+    assert report["protocol"]["welcomes_v2"] == 6, report["protocol"]
+    assert report["playing"] == 6 and report["errors"]["count"] == 0, report["errors"]
+    assert report["protocol"]["resyncs"] == 0
+    assert report["actions"]["move"]["count"] >= 3 * 10 * 2  # moves acked from v2 snapshots
+    # Each bot sees at least itself and the NPCs near the spawn: counted from its view.
+    assert report["snapshot_entities_mean_scanned"] >= 1
