@@ -222,3 +222,16 @@ def test_hysteresis_keeps_an_entity_just_outside_the_view():
     run_tick(world, grid, streams, 3)
     deliver(streams, grid, client, 3)
     assert client.view.entities == {}
+
+
+def test_entities_beyond_the_sixteen_bit_handles_are_left_out_not_wrapped():
+    world, grid, streams = setup()
+    place_player(world, 1, 10, 10)
+    world._allocate(70_000)  # as a zone holding more entities than v2 has handles
+    far_slot = 66_000
+    world.used[far_slot], world.ids[far_slot] = True, 999
+    world.x[far_slot], world.y[far_slot] = 12.0, 12.0
+    run_tick(world, grid, streams, 1)
+    client = Client(10, 10)
+    deliver(streams, grid, client, 1)
+    assert {row[0] for row in client.view.entities.values()} == {1}

@@ -59,6 +59,7 @@ from openmmo.sim.world import World
 Base = tuple[int, int]  # (cell, tick) of the state a client holds
 NOTHING = DeltaPart(0, b"", 0)
 
+MAX_HANDLES = 1 << 16  # v2 names entities by u16 handles: the first 65,536 world slots
 MAX_CATCH_UP_TICKS = 4  # a stream idle for longer gets at most this many ticks of budget
 
 
@@ -231,6 +232,8 @@ class DeltaStreams:
         pairs = (owner << 32) | slots.astype(np.int64)
         if len(members):
             pairs = np.concatenate([pairs, members])
+        if world.capacity > MAX_HANDLES:  # a handle is 16 bits: the slots beyond go unseen
+            pairs = pairs[(pairs & 0xFFFFFFFF) < MAX_HANDLES]
         owner, slots = pairs >> 32, pairs & 0xFFFFFFFF
         distance = np.maximum(
             np.abs(world.x[slots] - cx[owner]), np.abs(world.y[slots] - cy[owner])
