@@ -40,6 +40,16 @@ def post(url, body, token=None):
         return json.loads(response.read())
 
 
+def join_tickets(world, device_prefix, count):
+    """Join tickets for ``count`` new guests of the town."""
+    tickets = []
+    for n in range(count):
+        login = post(f"{world.gateway_url}/auth/device", {"device_id": f"{device_prefix}-{n}"})
+        grant = post(f"{world.gateway_url}/api/zones/1/join", {}, login["token"])
+        tickets.append(grant["ticket"])
+    return tickets
+
+
 def run_bots(binaries, tmp_path, port, bots, *extra, tickets=None):
     out = tmp_path / "report.json"
     command = [str(binaries / "bots"), "--port", str(port), "--bots", str(bots)]
@@ -53,11 +63,7 @@ def run_bots(binaries, tmp_path, port, bots, *extra, tickets=None):
 
 
 def test_bots_play_a_real_zone_server_movers_and_idle(world, binaries, tmp_path):
-    tickets = []
-    for n in range(6):
-        login = post(f"{world.gateway_url}/auth/device", {"device_id": f"c-bots-test-{n}"})
-        grant = post(f"{world.gateway_url}/api/zones/1/join", {}, login["token"])
-        tickets.append(grant["ticket"])
+    tickets = join_tickets(world, "c-bots-test", 6)
     port = world.zone_ports[0]
     report = run_bots(
         binaries, tmp_path, port, 6, "--movers", "3", "--idle-chat-every", "1", tickets=tickets
@@ -134,11 +140,7 @@ def test_bots_resume_on_the_other_channel_when_theirs_is_killed(two_channels, bi
 
 
 def test_bots_on_protocol_v2_keep_their_views_from_deltas(world, binaries, tmp_path):
-    tickets = []
-    for n in range(6):
-        login = post(f"{world.gateway_url}/auth/device", {"device_id": f"c-bots-v2-{n}"})
-        grant = post(f"{world.gateway_url}/api/zones/1/join", {}, login["token"])
-        tickets.append(grant["ticket"])
+    tickets = join_tickets(world, "c-bots-v2", 6)
     report = run_bots(
         binaries, tmp_path, world.zone_ports[0], 6, "--movers", "3", "--protocol", "2",
         tickets=tickets,
