@@ -105,3 +105,11 @@ def test_any_decoded_object_parses_or_fails_with_a_protocol_error(obj):
         parse_client_message(json.loads(json.dumps(obj)))
     except ProtocolError as exc:
         assert exc.code in set(ErrorCode)
+
+
+def test_a_v2_offer_falls_back_to_v1_msgpack_and_v1_offers_one_name():
+    from openmmo.protocol.codes import SUBPROTOCOLS, Encoding, offer
+
+    assert offer(Encoding.MSGPACK, 2) == "openmmo.v2.msgpack, openmmo.v1.msgpack"
+    assert offer(Encoding.JSON) == "openmmo.v1.json"
+    assert all(name in SUBPROTOCOLS for name in offer(Encoding.MSGPACK, 2).split(", "))

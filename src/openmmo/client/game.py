@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-from openmmo.protocol.codes import PROTOCOL_DELTA, Encoding, Wire
+from openmmo.protocol.codes import PROTOCOL_DELTA, Encoding, offer
 from openmmo.protocol.delta import DeltaError, DeltaView
 from openmmo.protocol.snapshot import FLAG_DEAD, entities_from_wire
 
@@ -123,14 +123,9 @@ class GameClient:
         ``history`` bounds the messages and events kept for ``wait_*`` (bots keep few).
         ``protocol=2`` asks for delta snapshots (msgpack only), falling back to v1."""
         client = cls(Encoding(encoding), history, protocol)
-        offered = [Wire(client.encoding).subprotocol]
         if protocol == PROTOCOL_DELTA:
-            client.encoding = Encoding.MSGPACK
-            offered = [
-                Wire(Encoding.MSGPACK, PROTOCOL_DELTA).subprotocol,
-                Wire(Encoding.MSGPACK).subprotocol,
-            ]
-        headers = {"Sec-WebSocket-Protocol": ", ".join(offered)}
+            client.encoding = Encoding.MSGPACK  # v2 is msgpack only; v1 msgpack is the fallback
+        headers = {"Sec-WebSocket-Protocol": offer(client.encoding, protocol)}
         if token is not None and token_in == "header":
             headers["Authorization"] = f"Bearer {token}"
         elif token is not None and token_in == "query":

@@ -27,7 +27,7 @@ from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_
 from openmmo.client.resume import Backoff, should_resume
 from openmmo.loadtest.scenario import LATENCIES, Scenario
 from openmmo.loadtest.stats import Histogram
-from openmmo.protocol.codes import Encoding, Wire
+from openmmo.protocol.codes import Encoding, offer
 from openmmo.protocol.delta import DeltaError, DeltaView
 from openmmo.protocol.snapshot import ENTITY_DTYPE, FLAG_DEAD, TickPrefix
 
@@ -285,7 +285,7 @@ class Bot:
         return grant
 
     async def _connect(self, grant: dict[str, Any]) -> None:
-        wire = Wire(Encoding(self.scenario.encoding), self.scenario.protocol)
+        offered = offer(Encoding(self.scenario.encoding), self.scenario.protocol)
         started = time.perf_counter()
         self.stats.requests += 1
         try:
@@ -293,7 +293,7 @@ class Bot:
                 ws_connect(
                     lambda: _Listener(self),
                     f"{grant['ws_url']}?token={grant['ticket']}",
-                    extra_headers={"Sec-WebSocket-Protocol": wire.subprotocol},
+                    extra_headers={"Sec-WebSocket-Protocol": offered},
                 ),
                 10,
             )

@@ -35,6 +35,15 @@ class Wire:
         return f"openmmo.v{self.version}.{self.encoding.value}"
 
 
+def offer(encoding: Encoding, protocol: int = PROTOCOL_VERSION) -> str:
+    """A client's ``Sec-WebSocket-Protocol`` value: v2 offers v1 msgpack second, so a server
+    without v2 still answers (``welcome.protocol`` tells which one was agreed)."""
+    if protocol == PROTOCOL_DELTA:
+        v2, v1 = Wire(Encoding.MSGPACK, PROTOCOL_DELTA), Wire(Encoding.MSGPACK)
+        return f"{v2.subprotocol}, {v1.subprotocol}"
+    return Wire(encoding).subprotocol
+
+
 SUBPROTOCOLS: dict[str, Wire] = {
     w.subprotocol: w
     for w in (Wire(Encoding.JSON), Wire(Encoding.MSGPACK), Wire(Encoding.MSGPACK, PROTOCOL_DELTA))
