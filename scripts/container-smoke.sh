@@ -482,13 +482,15 @@ if [ "${SMOKE_LOADTEST:-1}" = 1 ]; then
 fi
 # Prometheus (compose.yaml's config and rules) scrapes the gateway, the matchmaker and both zones
 targets=""
-for _ in $(seq 30); do
+for _ in $(seq 45); do  # three scrape intervals: a target down at its first scrape gets two more
   targets=$(curl -fsS --max-time 5 "http://127.0.0.1:$PROM_PORT/api/v1/targets" 2>/dev/null \
     | python3 -c 'import json,sys; t=json.load(sys.stdin)["data"]["activeTargets"]; print(" ".join(sorted(x["scrapeUrl"].split("/")[2]+"="+x["health"] for x in t)))' 2>/dev/null || true)
   case $targets in *=down*|*=unknown*|"") sleep 1 ;; *) break ;; esac
 done
 case $targets in *gateway:8080=up*matchmaker:9090=up*zone1:9090=up*zone2:9090=up*) log "Prometheus targets: $targets" ;;
-  *) die "Prometheus targets not all up: ${targets:-none}" ;; esac
+  *) curl -fsS --max-time 5 "http://127.0.0.1:$PROM_PORT/api/v1/targets" 2>/dev/null \
+       | python3 -c 'import json,sys; [print("  target", x["scrapeUrl"], x["health"], x.get("lastError", "")) for x in json.load(sys.stdin)["data"]["activeTargets"]]' || true
+     die "Prometheus targets not all up: ${targets:-none}" ;; esac
 rules=$(curl -fsS --max-time 5 "http://127.0.0.1:$PROM_PORT/api/v1/rules" \
   | python3 -c 'import json,sys; g=json.load(sys.stdin)["data"]["groups"]; print(sum(len(x["rules"]) for x in g))')
 [ "${rules:-0}" -gt 0 ] || die "Prometheus loaded no rules"
