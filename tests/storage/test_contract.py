@@ -338,3 +338,24 @@ async def test_ping_of_an_unreachable_database_says_unavailable():
             await storage.ping()
     finally:
         await storage.close()
+
+
+async def test_a_character_read_from_an_unreachable_database_says_unavailable():
+    """The PostgreSQL fast path (asyncpg directly) fails like every other call."""
+    storage = SqlStorage(create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none"))
+    try:
+        with pytest.raises(StorageUnavailable):
+            await storage.load_character(1)
+    finally:
+        await storage.close()
+
+
+async def test_a_character_reads_back_whole_on_every_adapter(storage):
+    account = await storage.create_account("reader", "h")
+    created = await storage.create_character(
+        account.account_id, "Reader", 1, 10.5, 20.25, stats={"class": "mage", "mana": 7}
+    )
+    loaded = await storage.load_character(created.character_id)
+    assert loaded == created
+    assert loaded.state.stats == {"class": "mage", "mana": 7}
+    assert await storage.load_character(created.character_id + 1000) is None

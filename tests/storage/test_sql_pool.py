@@ -69,3 +69,13 @@ async def test_a_busy_connection_that_died_fails_once_then_the_pool_reconnects(s
     with pytest.raises(StorageUnavailable):
         await storage.account_by_id(account.account_id)
     assert (await storage.account_by_id(account.account_id)).username == "restart"
+
+
+async def test_a_character_read_on_a_dead_connection_fails_once_then_the_pool_reconnects(storage):
+    """The asyncpg fast path invalidates the connection it found dead."""
+    account = await storage.create_account("reader", None)
+    created = await storage.create_character(account.account_id, "Reader", 1, 1.0, 2.0)
+    await kill_connections(storage.url)
+    with pytest.raises(StorageUnavailable):
+        await storage.load_character(created.character_id)
+    assert (await storage.load_character(created.character_id)) == created

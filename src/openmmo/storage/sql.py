@@ -12,6 +12,7 @@ writes.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -167,7 +168,16 @@ def _account(row: RowMapping) -> Account:
     )
 
 
-def _character(row: RowMapping) -> Character:
+_LOAD_CHARACTER = (
+    "SELECT character_id, account_id, name, zone_id, x, y, hp, level, xp, stats,"
+    " progress_version, owner_server, owner_epoch, rating FROM characters WHERE character_id = $1"
+)
+
+
+def _character(row: Any) -> Character:
+    stats = row["stats"]
+    if isinstance(stats, str):  # json read by asyncpg directly arrives as text
+        stats = json.loads(stats)
     return Character(
         row["character_id"],
         row["account_id"],
@@ -179,7 +189,7 @@ def _character(row: RowMapping) -> Character:
             row["hp"],
             row["level"],
             row["xp"],
-            row["stats"] or {},
+            stats or {},
         ),
         row["progress_version"],
         row["owner_server"],
@@ -378,8 +388,29 @@ class SqlStorage:
         return [_character(row) for row in rows]
 
     async def load_character(self, character_id: int) -> Character | None:
+        if self._dialect == "postgresql":
+            found = await self._fetchrow(_LOAD_CHARACTER, character_id)
+            return None if found is None else _character(found)
         row = await self._one(select(characters).where(characters.c.character_id == character_id))
         return None if row is None else _character(row)
+
+    async def _fetchrow(self, sql: str, *args: Any) -> Any:
+        """One row by asyncpg directly, on a pooled connection: the hot reads (a character by
+        id) skip SQLAlchemy's statement building and result wrapping, ~0.4 ms of CPU each."""
+        try:
+            async with self._single.connect() as connection:
+                raw = await connection.get_raw_connection()
+                try:
+                    return await raw.driver_connection.fetchrow(sql, *args)  # type: ignore[union-attr]
+                except Exception as exc:  # asyncpg's own errors: refused, or the link died
+                    if not type(exc).__module__.startswith("asyncpg") and not isinstance(
+                        exc, OSError
+                    ):
+                        raise
+                    await connection.invalidate()  # the pool must not hand this one out again
+                    raise StorageUnavailable(str(exc)) from exc
+        except DB_ERRORS as exc:
+            raise StorageUnavailable(str(exc)) from exc
 
     async def character_by_name(self, name: str) -> Character | None:
         row = await self._one(select(characters).where(characters.c.name_key == name.lower()))
