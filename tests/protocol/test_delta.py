@@ -123,3 +123,16 @@ def test_records_are_world_units():
     (record,) = view.records()
     assert (int(record["id"]), float(record["x"]), float(record["y"])) == (9, 10.0, 2.0)
     assert (int(record["hp"]), int(record["kind"]), int(record["flags"])) == (5, 1, 1)
+
+
+def test_a_delta_that_does_not_fit_changes_nothing():
+    view = DeltaView()
+    view.apply(wire(keyframe(state_of({3: (1, 100, 100, 5, 5, 0, 0, 1)}), 0.03125)))
+    before = view.state()
+    bad = {"leave": b"\x03\x00", "move": b"\x03\x00\x01\x01"}  # moves the handle it let go
+    with pytest.raises(DeltaError, match="unknown handle 3"):
+        view.apply(bad)
+    assert np.array_equal(view.state(), before)
+    with pytest.raises(DeltaError, match="already held: 3"):
+        view.apply({"enter": b"\x03\x00" + bytes(15)})
+    assert np.array_equal(view.state(), before)

@@ -291,31 +291,48 @@ class DeltaView:
         self.synced = False  # a keyframe has arrived
 
     def apply(self, message: dict[str, Any]) -> None:
-        """Apply one decoded v2 snapshot. Raises :class:`DeltaError` if it does not fit."""
+        """Apply one decoded v2 snapshot. Raises :class:`DeltaError` if it does not fit, and
+        then the view is left as it was."""
+        full = bool(message.get("full"))
+        if not full and not self.synced:
+            raise DeltaError("a delta arrived before any keyframe")
+        leave = _records(message, "leave", LEAVE_DTYPE).tolist()
+        enter = _records(message, "enter", ENTER_DTYPE).tolist()
+        update = _records(message, "update", UPDATE_DTYPE).tolist()
+        place = _records(message, "place", PLACE_DTYPE).tolist()
+        move = _records(message, "move", MOVE_DTYPE).tolist()
+        # Check everything first, in the order of application.
+        before = set() if full else set(self.entities)
+        gone = set(leave)
+        if len(gone) != len(leave) or not gone <= before:
+            raise DeltaError(f"leave of unknown handle {min(set(leave) - before or gone)}")
+        staying = before - gone
+        came = {row[0] for row in enter}
+        if len(came) != len(enter) or came & staying:
+            raise DeltaError(f"enter of a handle already held: {min(came & staying or came)}")
+        holds = staying | came
+        for rows in (update, place, move):
+            unknown = {row[0] for row in rows} - holds
+            if unknown:
+                raise DeltaError(f"change to unknown handle {min(unknown)}")
+        # It fits: apply.
         held = self.entities
-        if message.get("full"):
+        if full:
             self.quantum = float(message["quantum"])
             held.clear()
             self.synced = True
-        elif not self.synced:
-            raise DeltaError("a delta arrived before any keyframe")
-        for handle in _records(message, "leave", LEAVE_DTYPE).tolist():
-            if held.pop(handle, None) is None:
-                raise DeltaError(f"leave of unknown handle {handle}")
-        for h, id_, qx, qy, hp, hp_max, kind, flags, level in _records(
-            message, "enter", ENTER_DTYPE
-        ).tolist():
-            if h in held:
-                raise DeltaError(f"enter of a handle already held: {h}")
+        for h in leave:
+            del held[h]
+        for h, id_, qx, qy, hp, hp_max, kind, flags, level in enter:
             held[h] = [id_, qx, qy, hp, hp_max, kind, flags, level]
-        for h, hp, hp_max, flags, level in _records(message, "update", UPDATE_DTYPE).tolist():
-            row = _held(held, h)
+        for h, hp, hp_max, flags, level in update:
+            row = held[h]
             row[3], row[4], row[6], row[7] = hp, hp_max, flags, level
-        for h, qx, qy in _records(message, "place", PLACE_DTYPE).tolist():
-            row = _held(held, h)
+        for h, qx, qy in place:
+            row = held[h]
             row[1], row[2] = qx, qy
-        for h, dx, dy in _records(message, "move", MOVE_DTYPE).tolist():
-            row = _held(held, h)
+        for h, dx, dy in move:
+            row = held[h]
             row[1] += dx
             row[2] += dy
 
@@ -353,10 +370,3 @@ def _records(message: dict[str, Any], name: str, dtype: np.dtype[Any]) -> npt.ND
     if not isinstance(blob, bytes | bytearray | memoryview) or len(blob) % dtype.itemsize:
         raise DeltaError(f"{name} is not a whole number of {dtype.itemsize}-byte records")
     return np.frombuffer(blob, dtype=dtype)
-
-
-def _held(held: dict[int, list[int]], handle: int) -> list[int]:
-    row = held.get(handle)
-    if row is None:
-        raise DeltaError(f"change to unknown handle {handle}")
-    return row
