@@ -47,6 +47,9 @@ class RabbitBus:
         self._direct: AbstractExchange | None = None
         self._subscription: tuple[str, Handler] | None = None
         self._connected = asyncio.Event()
+        # aio-pika sets ``connection.connected`` when a link is back, before it has declared
+        # our queue and consumer again: until then, what is published to us is lost.
+        self._restored = False
         self._connector: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -82,6 +85,9 @@ class RabbitBus:
         self._connection, self._channel = connection, channel
         if self._subscription is not None:
             await self._consume(*self._subscription)
+        connection.close_callbacks.add(self._on_link_lost)
+        connection.reconnect_callbacks.add(self._on_restored)  # runs after the restore
+        self._restored = True
         self._connected.set()
         log.info("bus_connected")
 
@@ -139,11 +145,22 @@ class RabbitBus:
     async def send(self, server_id: str, kind: Kind, payload: dict[str, Any], origin: str) -> None:
         await self._publish(self._direct, server_id, kind, payload, origin)
 
+    def _on_link_lost(self, *_: Any) -> None:
+        self._restored = False
+
+    def _on_restored(self, *_: Any) -> None:
+        self._restored = True
+        log.info("bus_restored")
+
     def _is_connected(self) -> bool:
         # ``is_closed`` stays false while a robust connection is reconnecting; ``connected``
-        # is cleared as soon as the link drops and set again once it is back.
+        # is cleared as soon as the link drops and set again once it is back, and
+        # ``_restored`` once the queue and consumer are declared again.
         connection = self._connection
-        return connection is not None and not connection.is_closed and connection.connected.is_set()
+        if connection is None or connection.is_closed or not connection.connected.is_set():
+            self._restored = False
+            return False
+        return self._restored
 
     async def ping(self) -> None:
         if not self._is_connected():
