@@ -6,9 +6,8 @@ from contextlib import AsyncExitStack
 
 from openmmo.bus import Kind
 from openmmo.bus.rabbitmq import RabbitBus
-from openmmo.compose import open_shared, open_storage
+from openmmo.compose import build_console, open_shared, open_storage
 from openmmo.config import Settings
-from openmmo.gateway.console import ConsoleService
 from openmmo.gateway.errors import ApiError
 from openmmo.storage import ItemDiscrepancy
 
@@ -47,15 +46,8 @@ async def ban(settings: Settings, username: str, banned: bool, reason: str) -> s
             bus = shared.bus
             assert isinstance(bus, RabbitBus)  # _require_bus
             await bus.wait_connected(BUS_CONNECT_TIMEOUT_S)
-        console = ConsoleService(
-            storage=shared.storage,
-            directory=shared.directory,
-            bus=shared.bus,
-            sessions=shared.sessions,
-            clock=shared.clock,
-        )
         try:
-            return await console.ban("the command line", username, reason, banned)
+            return await build_console(shared).ban("the command line", username, reason, banned)
         except ApiError as exc:
             raise AdminError(exc.message) from None
 

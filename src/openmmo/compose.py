@@ -219,15 +219,19 @@ def build_matchmaker(shared: Shared) -> Matchmaker:
     return Matchmaker(shared.matchmaking, shared.directory, shared.clock, DEFAULT_MODES)
 
 
-def gateway_http(shared: Shared, service: GatewayService, ports: list[int]) -> HttpServer:
-    console = ConsoleService(
+def build_console(shared: Shared) -> ConsoleService:
+    """The web console's actions on the shared services (also what ``openmmo admin`` runs)."""
+    return ConsoleService(
         storage=shared.storage,
         directory=shared.directory,
         bus=shared.bus,
         sessions=shared.sessions,
         clock=shared.clock,
     )
-    app = create_app(service, shared.health, console)
+
+
+def gateway_http(shared: Shared, service: GatewayService, ports: list[int]) -> HttpServer:
+    app = create_app(service, shared.health, build_console(shared))
     settings = shared.settings
     return HttpServer(
         app,
