@@ -184,50 +184,47 @@ class Replicator:
         deadline = time.perf_counter() + budget_s
         sent = skipped = bytes_out = 0
         sizes = self.sessions.traffic.snapshot_sizes
-        players = list(self.sessions.players.values())
+        # Who is due is decided once, before the first yield; what arrives meanwhile goes
+        # with the next tick.
+        due = [
+            s
+            for s in self.sessions.players.values()
+            if s.unacked
+            or s.last_snapshot_at <= due_after
+            or (s.events and s.last_input_at <= idle_before)
+        ]
         # v2: the parts of every due client are computed together (one vectorized pass).
         due_v2 = [
-            s
-            for s in players
+            (s, slot_cell[s.actor.slot])
+            for s in due
             if s.protocol == PROTOCOL_DELTA
-            and s.actor is not None
             and s.writable
-            and (
-                s.unacked
-                or s.last_snapshot_at <= due_after
-                or (s.events and s.last_input_at <= idle_before)
-            )
+            and s.actor is not None
             and s.actor.slot < len(slot_cell)
             and slot_cell[s.actor.slot] >= 0
         ]
+        streams = self._streams_for(world) if due_v2 else None
         parts: dict[int, DeltaPart] = {}
-        if due_v2:
-            streams = self._streams_for(world)
-            requests = [(s.delta_base, slot_cell[s.actor.slot]) for s in due_v2 if s.actor]
-            parts = dict(zip((s.session_id for s in due_v2), streams.parts(requests), strict=True))
-        for index, session in enumerate(players):
+        if streams is not None:
+            found = streams.parts([(s.delta_base, cell) for s, cell in due_v2])
+            parts = {s.session_id: part for (s, _), part in zip(due_v2, found, strict=True)}
+        for index, session in enumerate(due):
             if index % YIELD_EVERY == YIELD_EVERY - 1 and time.perf_counter() > deadline:
                 await asyncio.sleep(0)
                 deadline = time.perf_counter() + budget_s
             actor = session.actor
             if actor is None or not session.playing:
                 continue  # left during a yield
-            if not (
-                session.unacked
-                or session.last_snapshot_at <= due_after
-                or (session.events and session.last_input_at <= idle_before)
-            ):
-                continue
             if not session.writable:
                 skipped += 1
                 continue
             cell = slot_cell[actor.slot] if actor.slot < len(slot_cell) else -1
             if cell < 0:
-                continue  # entered the world during a yield: next tick
+                continue  # joined after the grid was built: next tick
             if session.protocol == PROTOCOL_DELTA:
-                streams = self._streams_for(world)
                 part = parts.get(session.session_id)
-                if part is None:  # became due during a yield
+                if streams is None or part is None:  # writable again during a yield
+                    streams = self._streams_for(world)
                     part = streams.part(session.delta_base, cell)
                 session.delta_base = streams.base_of(cell)
                 if not (
