@@ -101,13 +101,14 @@ async def open_storage(settings: Settings, stack: AsyncExitStack) -> Storage:
     """The SQL storage; the embedded SQLite database is migrated on open, any other database
     must already be at this build's schema (``openmmo migrate``)."""
     url = settings.sqlalchemy_url()
-    engine = create_engine(url)
-    stack.push_async_callback(engine.dispose)
+    engine = create_engine(url, settings.database_pool_size)
+    storage = SqlStorage(engine, settings.database_pool_size)
+    stack.push_async_callback(storage.close)
     if url.startswith("sqlite"):
         await upgrade(engine)
     else:
         await check_schema(engine)
-    return SqlStorage(engine)
+    return storage
 
 
 def open_redis(settings: Settings, stack: AsyncExitStack) -> Redis | None:

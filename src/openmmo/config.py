@@ -227,6 +227,14 @@ class Settings(BaseSettings):
     db_name: str = Field("openmmo", description="PostgreSQL database name.")
     db_user: str = Field("openmmo", description="PostgreSQL user.")
     db_password: SecretStr = Field(SecretStr(""), description="PostgreSQL password.")
+    database_pool_size: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="PostgreSQL connections one process keeps in each of its two pools (the "
+        "SQLAlchemy pool, which opens as many again under a burst, and asyncpg's for the hot "
+        "reads): up to 3x this many per process, per gateway worker.",
+    )
     redis_url: SecretStr | None = Field(None, description="Redis URL (production backends).")
     redis_max_connections: int = Field(
         64,

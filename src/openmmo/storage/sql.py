@@ -12,6 +12,7 @@ writes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import (
     and_,
     bindparam,
@@ -32,7 +34,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import URL, RowMapping
 from sqlalchemy.exc import DisconnectionError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -81,7 +83,16 @@ def async_url(url: str) -> str:
     return f"{_ASYNC_DRIVERS.get(scheme.lower(), scheme)}{sep}{rest}" if sep else url
 
 
-def create_engine(url: str) -> AsyncEngine:
+# Connections one process keeps to PostgreSQL for each of its two pools (SQLAlchemy's, which
+# may open as many again under a burst, and asyncpg's for the hot reads); DATABASE_POOL_SIZE.
+DEFAULT_POOL_SIZE = 10
+# How long a call waits for a pooled connection before it is StorageUnavailable.
+POOL_TIMEOUT_S = 5.0
+# A hot read that has not answered by then is StorageUnavailable (a link gone silent).
+READ_TIMEOUT_S = 10.0
+
+
+def create_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> AsyncEngine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
     url = async_url(url)
     if url.startswith("sqlite"):
@@ -101,7 +112,9 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_timeout=5)
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=POOL_TIMEOUT_S
+    )
     _ping_when_idle(engine)
     return engine
 
@@ -256,9 +269,54 @@ def _save_params(p: CharacterProgress, server_id: str) -> dict[str, Any]:
     }
 
 
+class _Reads:
+    """asyncpg's own pool for the hot reads (a character by id): it skips SQLAlchemy's
+    statement building, pool checkout (a greenlet switch) and result wrapping, most of a
+    simple query's ~0.4 ms of CPU. Connections open on first use and stay open; when one is
+    found dead (a database restart) asyncpg replaces it; one that fails or times out on the link
+    has every pooled one replaced on its next use, as SQLAlchemy's pool does, since a link
+    that went silent took the others with it."""
+
+    def __init__(self, url: URL, size: int):
+        self._dsn = url.render_as_string(hide_password=False)
+        self._size = size
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        try:
+            pool = self._pool or await self._open()
+            async with pool.acquire(timeout=POOL_TIMEOUT_S) as connection:
+                return await connection.fetchrow(sql, *args)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            if self._pool is not None and not isinstance(exc, asyncpg.PostgresError):
+                await self._pool.expire_connections()  # the link died: the others did too
+            raise StorageUnavailable(str(exc) or type(exc).__name__) from exc
+
+    async def _open(self) -> asyncpg.Pool:
+        async with self._opening:
+            if self._pool is None:
+                # min_size=0: nothing connects until the first read, so creating the pool
+                # cannot fail while the database is down.
+                self._pool = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=0,
+                    max_size=self._size,
+                    max_inactive_connection_lifetime=60,
+                    command_timeout=READ_TIMEOUT_S,
+                )
+            return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+
+
 class SqlStorage:
-    def __init__(self, engine: AsyncEngine):
+    def __init__(self, engine: AsyncEngine, read_pool_size: int = DEFAULT_POOL_SIZE):
         self.engine = engine
+        self._read_pool_size = read_pool_size
+        self._reads: _Reads | None = None
         self._dialect = engine.dialect.name
         # Single statements need no transaction around them: without one, a read or an atomic
         # UPDATE ... RETURNING is one round trip instead of three (BEGIN, the statement,
@@ -395,22 +453,10 @@ class SqlStorage:
         return None if row is None else _character(row)
 
     async def _fetchrow(self, sql: str, *args: Any) -> Any:
-        """One row by asyncpg directly, on a pooled connection: the hot reads (a character by
-        id) skip SQLAlchemy's statement building and result wrapping, ~0.4 ms of CPU each."""
-        try:
-            async with self._single.connect() as connection:
-                raw = await connection.get_raw_connection()
-                try:
-                    return await raw.driver_connection.fetchrow(sql, *args)  # type: ignore[union-attr]
-                except Exception as exc:  # asyncpg's own errors: refused, or the link died
-                    if not type(exc).__module__.startswith("asyncpg") and not isinstance(
-                        exc, OSError
-                    ):
-                        raise
-                    await connection.invalidate()  # the pool must not hand this one out again
-                    raise StorageUnavailable(str(exc)) from exc
-        except DB_ERRORS as exc:
-            raise StorageUnavailable(str(exc)) from exc
+        """One row by asyncpg directly (see :class:`_Reads`)."""
+        if self._reads is None:
+            self._reads = _Reads(self.engine.url.set(drivername="postgresql"), self._read_pool_size)
+        return await self._reads.fetchrow(sql, *args)
 
     async def character_by_name(self, name: str) -> Character | None:
         row = await self._one(select(characters).where(characters.c.name_key == name.lower()))
@@ -756,4 +802,6 @@ class SqlStorage:
         await self._one(select(1))
 
     async def close(self) -> None:
+        if self._reads is not None:
+            await self._reads.close()
         await self.engine.dispose()
