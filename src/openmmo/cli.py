@@ -65,6 +65,16 @@ def gateway(
     except ConfigError as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
+    if settings.gateway_workers > 1:
+        from openmmo.workers import check, supervise
+
+        try:
+            check(settings)
+            code = supervise(settings)
+        except (ConfigError, OSError) as exc:
+            err.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+        raise typer.Exit(code)
     run(lambda stop: gateway_main(settings, stop), settings.drain_timeout_s)
 
 

@@ -236,7 +236,7 @@ def gateway_http(shared: Shared, service: GatewayService, ports: list[int]) -> H
     settings = shared.settings
     return HttpServer(
         app,
-        [bind(settings.bind_host, p) for p in dict.fromkeys(ports)],
+        [bind(settings.bind_host, p, settings.gateway_workers > 1) for p in dict.fromkeys(ports)],
         settings.forwarded_allow_ips,
         http_limits(settings),
     )

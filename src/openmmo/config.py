@@ -82,6 +82,14 @@ class Settings(BaseSettings):
         "per-address rate limits see players, not the proxy; trust nothing else, or any "
         "client can pick its own address.",
     )
+    gateway_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Gateway processes serving the same ports (SO_REUSEPORT), one core each; "
+        "more than 1 needs REDIS_URL. Metrics are added up across them "
+        "(PROMETHEUS_MULTIPROC_DIR). Only `openmmo gateway`; `openmmo up` is one process.",
+    )
     http_max_header_bytes: int = Field(
         16 * 1024,
         ge=1024,

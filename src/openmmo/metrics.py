@@ -164,6 +164,7 @@ DEPENDENCY_UP = Gauge(
     "openmmo_dependency_up",
     "1 if the dependency answered the last readiness check (run on every scrape), else 0.",
     ["dependency"],
+    multiprocess_mode="livemostrecent",  # gateway workers: the check this scrape just ran
 )
 
 # --- gateway ---------------------------------------------------------------------------------

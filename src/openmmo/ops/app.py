@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import time
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -30,7 +37,7 @@ def ops_routes(health: Health) -> list[BaseRoute]:
 
     async def metrics(_: Request) -> Response:
         await health.readiness()  # refreshes openmmo_dependency_up
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
 
     async def version(_: Request) -> Response:
         return JSONResponse(build_info())
@@ -43,6 +50,16 @@ def ops_routes(health: Health) -> list[BaseRoute]:
         Route("/metrics", metrics, include_in_schema=False),
         Route("/version", version, include_in_schema=False),
     ]
+
+
+def _registry() -> CollectorRegistry:
+    """This process's metrics; in a gateway worker (PROMETHEUS_MULTIPROC_DIR set, see
+    openmmo.workers) every worker's, added up from their files."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
 
 
 class MetricsMiddleware:
