@@ -92,6 +92,43 @@ async def test_a_character_for_a_missing_account_is_refused_as_such(storage):
     await storage.create_character(a.account_id, "Orphan", 1, 0, 0)  # the name was free
 
 
+async def test_a_batch_is_fenced_row_by_row(storage):
+    """One batch: a row at its epoch is written, one at a stale epoch or owned by another
+    server is refused, and a release in it frees only its own row (on PostgreSQL the whole
+    batch is one statement)."""
+    a = await storage.create_account("fence", "h")
+    mine, stale, theirs, leaving = [
+        await storage.create_character(a.account_id, name, 1, 0, 0)
+        for name in ("Mine", "Stale", "Theirs", "Leaving")
+    ]
+    e_mine = (await storage.acquire_character(mine.character_id, "srv", 0.0)).epoch
+    e_stale = (await storage.acquire_character(stale.character_id, "srv", 0.0)).epoch
+    e_theirs = (await storage.acquire_character(theirs.character_id, "other", 0.0)).epoch
+    e_leaving = (await storage.acquire_character(leaving.character_id, "srv", 0.0)).epoch
+    refused = await storage.save_progress(
+        [
+            CharacterProgress(mine.character_id, STATE_ONE, version=3, epoch=e_mine),
+            CharacterProgress(stale.character_id, STATE_ONE, version=3, epoch=e_stale - 1),
+            CharacterProgress(theirs.character_id, STATE_ONE, version=3, epoch=e_theirs),
+            CharacterProgress(
+                leaving.character_id, STATE_TWO, version=3, epoch=e_leaving, release=True
+            ),
+        ],
+        "srv",
+    )
+    assert sorted(refused) == sorted([stale.character_id, theirs.character_id])
+    written = await storage.load_character(mine.character_id)
+    assert (written.state, written.progress_version, written.owner_server) == (
+        STATE_ONE,
+        3,
+        "srv",
+    )
+    assert (await storage.load_character(stale.character_id)).progress_version == 0
+    assert (await storage.load_character(theirs.character_id)).owner_server == "other"
+    left = await storage.load_character(leaving.character_id)
+    assert (left.state, left.owner_server) == (STATE_TWO, None)
+
+
 async def test_progress_is_saved_in_batches(storage):
     a = await storage.create_account("a", "h")
     one = await storage.create_character(a.account_id, "One", 1, 0, 0)
@@ -359,3 +396,13 @@ async def test_a_character_reads_back_whole_on_every_adapter(storage):
     assert loaded == created
     assert loaded.state.stats == {"class": "mage", "mana": 7}
     assert await storage.load_character(created.character_id + 1000) is None
+
+
+async def test_a_save_to_an_unreachable_database_says_unavailable():
+    """The PostgreSQL batched save (asyncpg directly) fails like every other call."""
+    storage = SqlStorage(create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none"))
+    try:
+        with pytest.raises(StorageUnavailable):
+            await storage.save_progress([CharacterProgress(1, STATE_ONE, epoch=1)], "srv")
+    finally:
+        await storage.close()
