@@ -22,7 +22,6 @@ import multiprocessing
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import time
 from multiprocessing.connection import wait
@@ -32,6 +31,7 @@ from types import FrameType
 
 from openmmo.config import ConfigError, Settings
 from openmmo.logs import configure_logging, get_logger
+from openmmo.ops.http import bind
 
 log = get_logger("openmmo.workers")
 
@@ -51,26 +51,17 @@ def check(settings: Settings) -> None:
         )
 
 
-def reserve(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host:port`` with SO_REUSEPORT and not listening: it holds the
-    port (the one the kernel picked, for port 0) for the workers, and takes no connections."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    return sock
-
-
 def supervise(settings: Settings) -> int:
     """Run ``settings.gateway_workers`` gateway workers until SIGTERM/SIGINT; the exit code."""
     metrics_dir, made = _metrics_dir()
     wanted = {"server_port": settings.server_port, "health_port": settings.health_port}
     wanted["metrics_port"] = settings.metrics_port
-    reserved = {p: reserve(settings.bind_host, p) for p in dict.fromkeys(wanted.values())}
+    # Bound with SO_REUSEPORT and not listening: the ports (the ones the kernel picked, for
+    # port 0) are held for the workers, and take no connections themselves.
+    reserved = {
+        p: bind(settings.bind_host, p, reuse_port=True, listen=False)
+        for p in dict.fromkeys(wanted.values())
+    }
     ports = {name: reserved[p].getsockname()[1] for name, p in wanted.items()}
     settings = settings.model_copy(update=ports)
     stopping: list[int] = []

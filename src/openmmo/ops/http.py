@@ -149,9 +149,10 @@ class _EmbeddedServer(uvicorn.Server):
         yield  # the process lifespan handles SIGINT/SIGTERM
 
 
-def bind(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+def bind(host: str, port: int, reuse_port: bool = False, listen: bool = True) -> socket.socket:
     """A listening socket; with ``reuse_port``, one of several processes' on the same port
-    (the kernel spreads the connections across them)."""
+    (the kernel spreads the connections across them). Without ``listen`` it only holds the
+    port and takes no connections (see openmmo.workers)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -162,7 +163,8 @@ def bind(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(1024)
+    if listen:
+        sock.listen(1024)
     sock.setblocking(False)
     return sock
 
