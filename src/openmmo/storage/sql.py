@@ -331,9 +331,9 @@ class _Direct:
 
 
 class SqlStorage:
-    def __init__(self, engine: AsyncEngine, read_pool_size: int = DEFAULT_POOL_SIZE):
+    def __init__(self, engine: AsyncEngine, pool_size: int = DEFAULT_POOL_SIZE):
         self.engine = engine
-        self._read_pool_size = read_pool_size
+        self._pool_size = pool_size
         self._direct: _Direct | None = None
         self._dialect = engine.dialect.name
         # Single statements need no transaction around them: without one, a read or an atomic
@@ -474,7 +474,7 @@ class SqlStorage:
         """asyncpg directly (see :class:`_Direct`); PostgreSQL only."""
         if self._direct is None:
             url = self.engine.url.set(drivername="postgresql")
-            self._direct = _Direct(url, self._read_pool_size)
+            self._direct = _Direct(url, self._pool_size)
         return self._direct
 
     async def _fetchrow(self, sql: str, *args: Any) -> Any:
