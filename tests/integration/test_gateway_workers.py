@@ -11,8 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from openmmo.testing.cluster import TEST_JWT_SECRET, Cluster
-from openmmo.testing.services import REDIS_URL, create_database, drop_database, namespace
+from openmmo.testing.cluster import TEST_JWT_SECRET, on_shared_services
 
 
 def workers_of(supervisor: int) -> list[int]:
@@ -38,32 +37,17 @@ def alive(pid: int) -> bool:
         return False
 
 
-def wait_for(condition, timeout_s: float = 15.0) -> None:
+def eventually(condition, timeout_s: float = 15.0) -> bool:
+    """Whether ``condition()`` became true within ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while not condition():
-        assert time.monotonic() < deadline, "timed out"
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.1)
+    return True
 
 
-def start_cluster(workdir: Path, database: str, **env: str) -> Cluster:
-    cluster = Cluster(
-        workdir,
-        database_url=database,
-        redis_url=REDIS_URL,
-        rabbitmq_url=None,
-        namespace=namespace(),
-        zones=[],
-        env={"GATEWAY_WORKERS": "2", **env},
-    )
-    cluster.start()
-    return cluster
-
-
-@pytest.fixture(scope="module")
-def database():
-    url = create_database()
-    yield url
-    drop_database(url)
+WORKERS = {"GATEWAY_WORKERS": "2"}
 
 
 @pytest.fixture(scope="module")
@@ -72,21 +56,17 @@ def metrics_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, database, metrics_dir):
-    world = start_cluster(
-        tmp_path_factory.mktemp("workers"), database, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)
-    )
-    supervisor = world.processes["gateway"].process.pid
-    wait_for(lambda: len(workers_of(supervisor)) == 2)
-    try:
+def cluster(tmp_path_factory, metrics_dir):
+    env = {**WORKERS, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    with on_shared_services(tmp_path_factory.mktemp("workers"), [], env=env) as world:
+        supervisor = world.processes["gateway"].process.pid
+        assert eventually(lambda: len(workers_of(supervisor)) == 2)
         yield world
-    finally:
         workers = workers_of(supervisor)
         code = world.stop("gateway")
-        world.stop_all()
-    # SIGTERM drained every worker, and the supervisor exited cleanly.
-    assert code == 0, world.log_tail("gateway")
-    assert not any(alive(pid) for pid in workers)
+        # SIGTERM drained every worker, and the supervisor exited cleanly.
+        assert code == 0, world.log_tail("gateway")
+        assert not any(alive(pid) for pid in workers)
 
 
 def get(url: str, path: str) -> httpx.Response:
@@ -128,25 +108,22 @@ def test_a_worker_that_dies_is_replaced_while_the_other_serves(cluster):
     supervisor = cluster.processes["gateway"].process.pid
     victim, survivor = workers_of(supervisor)
     os.kill(victim, signal.SIGKILL)
-    wait_for(lambda: victim not in workers_of(supervisor), 5)
+    assert eventually(lambda: victim not in workers_of(supervisor), 5)
     for _ in range(20):  # the dead worker's socket left the port's group with it
         assert get(cluster.gateway_url, "/health/live").status_code == 200
-    wait_for(lambda: len(workers_of(supervisor)) == 2)
+    assert eventually(lambda: len(workers_of(supervisor)) == 2)
     assert survivor in workers_of(supervisor)
     assert "gateway_worker_exited" in cluster.log_tail("gateway")
     assert "gateway_worker_restarted" in cluster.log_tail("gateway")
 
 
-def test_workers_stop_when_the_supervisor_is_killed(tmp_path, database):
-    world = start_cluster(tmp_path, database)
-    try:
+def test_workers_stop_when_the_supervisor_is_killed(tmp_path):
+    with on_shared_services(tmp_path, [], env=WORKERS) as world:
         supervisor = world.processes["gateway"].process.pid
-        wait_for(lambda: len(workers_of(supervisor)) == 2)
+        assert eventually(lambda: len(workers_of(supervisor)) == 2)
         workers = workers_of(supervisor)
         world.kill("gateway")  # SIGKILL: nothing passes the signal on
-        wait_for(lambda: not any(alive(pid) for pid in workers))
-    finally:
-        world.stop_all()
+        assert eventually(lambda: not any(alive(pid) for pid in workers))
 
 
 def test_more_than_one_worker_without_redis_is_refused_naming_the_setting(tmp_path):
