@@ -28,7 +28,8 @@ WORKDIR /src
 
 # Dependencies first, from pyproject.toml alone, so that a source change reuses this layer.
 COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+# The `scaling` extra too: the predict-scale CronJob runs this image.
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['scaling']))" \
         > /tmp/requirements.txt \
     && python -m pip --python /opt/openmmo/bin/python install --no-cache-dir \
         --only-binary=:all: --requirement /tmp/requirements.txt

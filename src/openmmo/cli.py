@@ -464,6 +464,81 @@ def admin_audit(config: ConfigOption = None) -> None:
         raise typer.Exit(1)
 
 
+def _instant(text: str | None) -> float | None:
+    """``--at``/``--from``/``--to``: Unix seconds or an ISO 8601 time (UTC unless it says)."""
+    if text is None:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        err.print(f"[bold red]error:[/] {text!r} is not a time (Unix seconds or ISO 8601)")
+        raise typer.Exit(2) from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def _need_scaling_extra() -> None:
+    try:
+        import kubernetes  # noqa: F401
+        import statsmodels  # type: ignore[import-untyped]  # noqa: F401
+    except ImportError as exc:
+        err.print(f"[bold red]error:[/] {exc}: install openmmo[scaling] (in the server image)")
+        raise typer.Exit(2) from None
+
+
+@app.command("predict-scale")
+def predict_scale(
+    prometheus: Annotated[str | None, typer.Option(help="Prometheus URL (PROMETHEUS_URL).")] = None,
+    horizon: Annotated[
+        float | None,
+        typer.Option(help="Minutes ahead (PREDICTION_HORIZON_MINUTES, default 30)."),
+    ] = None,
+    headroom: Annotated[
+        float | None, typer.Option(help="Margin above the peak (PREDICTION_HEADROOM, 0.2).")
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(help="Plan as of this time (Unix seconds or ISO 8601; default now)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    push: Annotated[
+        str | None,
+        typer.Option(help="Push openmmo_predicted_channels{zone} to this Pushgateway."),
+    ] = None,
+    patch: Annotated[
+        bool,
+        typer.Option("--patch", help="Set each zone HPA's minReplicas to its channels."),
+    ] = False,
+    namespace: Annotated[
+        str, typer.Option(envvar="POD_NAMESPACE", help="The HPAs' namespace (with --patch).")
+    ] = "default",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the push/patch instead of doing it.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Forecast players per zone from Prometheus and recommend channels for the next
+    PREDICTION_HORIZON_MINUTES: print the plan, push it as a metric for KEDA or
+    prometheus-adapter, or patch the zone HPAs' minReplicas. A zone whose history does not
+    allow a forecast is left unchanged (its HPA keeps scaling reactively); exit 1 then."""
+    from openmmo.scaling.predict import run
+
+    _need_scaling_extra()
+    settings = _settings(
+        config,
+        log_format="console",
+        prometheus_url=prometheus,
+        prediction_horizon_minutes=horizon,
+        prediction_headroom=headroom,
+    )
+    raise typer.Exit(run(settings, _instant(at), as_json, push, patch, namespace, dry_run))
+
+
 @app.command()
 def version() -> None:
     """Print version, git commit and build date."""

@@ -26,6 +26,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from openmmo.scaling.models import PriceSheet, ZoneTarget
+
 MIN_JWT_SECRET_BYTES = 32
 
 
@@ -284,6 +286,58 @@ class Settings(BaseSettings):
         4, ge=1, description="Password hashes computed at once (each takes ~19 MiB)."
     )
 
+    # --- where this process runs (cost, regions) ------------------------------------------
+    region: str = Field(
+        "local",
+        min_length=1,
+        description="Region this process runs in: the `region` label of openmmo_node_info, "
+        "a key of COST_PRICES' regions.",
+    )
+    node_capacity_type: Literal["on-demand", "spot"] = Field(
+        "on-demand",
+        description="Capacity type of the node this process runs on (Karpenter's "
+        "`karpenter.sh/capacity-type`): which price of COST_PRICES it costs.",
+    )
+
+    # --- operator tools: predict-scale, cost-report ---------------------------------------
+    prometheus_url: str = Field(
+        "", description="Prometheus the tools read (`http://prometheus:9090`)."
+    )
+    prediction_zones: list[ZoneTarget] = Field(
+        default_factory=list,
+        description="Zones `openmmo predict-scale` plans for, as JSON: a list of "
+        '`{"zone": "town", "hpa": "openmmo-zone-town", "min_replicas": 1, "max_replicas": 10, '
+        '"players_per_channel": 700}` (the `zone` label of openmmo_players_online, the zone '
+        "HPA and its bounds, what a channel holds). Empty: every zone in Prometheus with the "
+        "defaults.",
+    )
+    prediction_horizon_minutes: float = Field(
+        30, gt=0, le=1440, description="How far ahead `openmmo predict-scale` forecasts."
+    )
+    prediction_headroom: float = Field(
+        0.2,
+        ge=0,
+        le=5,
+        description="Capacity kept above the forecast peak (0.2: channels for 120 % of it).",
+    )
+    prediction_history_days: float = Field(
+        15, ge=2, le=90, description="Days of history the forecast is fitted on."
+    )
+    prediction_step_s: int = Field(
+        300, ge=15, le=3600, description="Resolution of the history and forecast, seconds."
+    )
+    prediction_model: Literal["holt_winters", "mstl", "seasonal_naive"] = Field(
+        "holt_winters",
+        description="Forecasting model (docs/howto/predictive-scaling.md compares them).",
+    )
+    cost_prices: PriceSheet | None = Field(
+        None,
+        description='Prices, as JSON: `{"currency": "USD", "regions": {"eu-west": '
+        '{"on_demand_node_hour": 0.17, "spot_node_hour": 0.06, "egress_gb": 0.09}}, '
+        '"target_per_player_hour": 0.02}` (`openmmo cost-report`; the chart renders the '
+        "same sheet into the cost recording rules).",
+    )
+
     # --- logs -----------------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Lowest level logged."
@@ -415,8 +469,10 @@ def _check_yaml_file(path: Path) -> None:
 def _describe(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
-        location = [str(part) for part in error["loc"] if part]
+        location = [str(part) for part in error["loc"] if part != ""]
         name = location[0].upper() if location else "configuration"
+        if len(location) > 1:  # inside a structured setting: COST_PRICES.regions.eu.egress_gb
+            name += "." + ".".join(location[1:])
         shown = error.get("input")
         got = "" if isinstance(shown, dict) or name.endswith("SECRET") else f" (got {shown!r})"
         message = error["msg"].removeprefix("Value error, ")
@@ -450,11 +506,11 @@ def reference_markdown() -> str:
     envs = {field: env for env, field in environment_names().items()}
     for name, field in Settings.model_fields.items():
         env = envs[name]
-        default = field.default
+        default = field.get_default(call_default_factory=True)
         if isinstance(default, SecretStr):
             default = "(empty)" if not default.get_secret_value() else "(set)"
         elif isinstance(default, StrEnum):
             default = default.value
-        shown = "—" if default in (None, "") else f"`{default}`"
+        shown = "—" if default in (None, "", []) else f"`{default}`"
         lines.append(f"| `{env}` | {shown} | {field.description or ''} |")
     return "\n".join(lines) + "\n"
