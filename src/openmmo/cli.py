@@ -482,6 +482,17 @@ def _instant(text: str | None) -> float | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def _own_namespace() -> str:
+    """The namespace of the pod this runs in (its service account's), else ``default``."""
+    try:
+        return Path(SERVICE_ACCOUNT_NAMESPACE).read_text().strip() or "default"
+    except OSError:
+        return "default"
+
+
 def _need_scaling_extra() -> None:
     try:
         import kubernetes  # noqa: F401
@@ -515,8 +526,9 @@ def predict_scale(
         typer.Option("--patch", help="Set each zone HPA's minReplicas to its channels."),
     ] = False,
     namespace: Annotated[
-        str, typer.Option(envvar="POD_NAMESPACE", help="The HPAs' namespace (with --patch).")
-    ] = "default",
+        str | None,
+        typer.Option(help="The HPAs' namespace (default: the pod's own, else `default`)."),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the push/patch instead of doing it.")
     ] = False,
@@ -536,6 +548,7 @@ def predict_scale(
         prediction_horizon_minutes=horizon,
         prediction_headroom=headroom,
     )
+    namespace = namespace or _own_namespace()
     raise typer.Exit(run(settings, _instant(at), as_json, push, patch, namespace, dry_run))
 
 

@@ -311,6 +311,11 @@ class Settings(BaseSettings):
         "HPA and its bounds, what a channel holds). Empty: every zone in Prometheus with the "
         "defaults.",
     )
+    prediction_selector: str = Field(
+        "",
+        description='Label matchers added to the players query, e.g. `namespace="games"` '
+        "(one release's zones when Prometheus scrapes several).",
+    )
     prediction_horizon_minutes: float = Field(
         30, gt=0, le=1440, description="How far ahead `openmmo predict-scale` forecasts."
     )

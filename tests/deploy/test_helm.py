@@ -229,6 +229,9 @@ def test_the_schema_types_every_value_and_refuses_unknown_keys():
         ("logShipping.namespace=Logging", "logShipping.namespace"),
         ("logShipping.memBufLimit=lots", "logShipping.memBufLimit"),
         ("logShipping.loki.extraLabels.app\\.kubernetes\\.io=x", "extraLabels"),
+        ("predictiveScaling.mode=sometimes", "predictiveScaling.mode"),
+        ("predictiveScaling.headroom=-1", "predictiveScaling.headroom"),
+        ("predictiveScaling.prometheusUrl=prometheus:9090", "predictiveScaling.prometheusUrl"),
     ],
 )
 def test_the_schema_refuses_a_bad_value(helm, setting, message):
@@ -255,6 +258,19 @@ def test_the_schema_refuses_a_bad_value(helm, setting, message):
             "keda.matchmaker",
         ),
         (["secrets.redisUrl="], "secrets.redisUrl"),
+        (["predictiveScaling.enabled=true"], "zone town has autoscaling.enabled=false"),
+        (
+            ["predictiveScaling.enabled=true", "predictiveScaling.mode=push"],
+            "needs predictiveScaling.pushgatewayUrl",
+        ),
+        (
+            [
+                "predictiveScaling.enabled=true",
+                "keda.enabled=true",
+                "zoneDefaults.autoscaling.enabled=true",
+            ],
+            "KEDA owns the zone HPAs",
+        ),
         (
             [
                 "matchmaker.autoscaling.enabled=true",
@@ -396,7 +412,10 @@ def test_every_pod_is_restricted_with_resources_and_a_writable_tmp(helm, values)
         pod = spec["securityContext"]
         assert pod["runAsNonRoot"] is True and pod["runAsUser"] == UID, where
         assert pod["seccompProfile"]["type"] == "RuntimeDefault", where
-        assert spec["automountServiceAccountToken"] is False, where
+        if where.endswith("-predict-scale") and "--patch" in str(spec["containers"][0]["args"]):
+            assert spec["serviceAccountName"] == "openmmo-predict-scale", where  # may patch HPAs
+        else:
+            assert spec["automountServiceAccountToken"] is False, where
         assert spec["enableServiceLinks"] is False, where
         assert not any(spec.get(k) for k in ("hostNetwork", "hostPID", "hostIPC")), where
         tmp = [v for v in spec["volumes"] if v["name"] == "tmp"]
@@ -668,11 +687,15 @@ def test_keda_replaces_the_zone_and_matchmaker_hpas(helm):
         assert spec["scaleTargetRef"]["name"] == name
         assert spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"] == SEED_BEHAVIOR
     for name in ("openmmo-zone-town", "openmmo-zone-wilds"):
-        triggers = {t["type"]: t for t in scaled[name]["triggers"]}
-        assert set(triggers) == {"prometheus", "cron"}, "the queues are not a zone signal"
+        types = {t["type"] for t in scaled[name]["triggers"]}
+        assert types == {"prometheus", "cron"}, "the queues are not a zone signal"
         zone = name.rsplit("-", 1)[1]
-        assert f'zone="{zone}"' in triggers["prometheus"]["metadata"]["query"]
-        assert "openmmo_players_online" in triggers["prometheus"]["metadata"]["query"]
+        (players,) = [
+            t["metadata"]["query"]
+            for t in scaled[name]["triggers"]
+            if "openmmo_players_online" in t["metadata"].get("query", "")
+        ]
+        assert f'zone="{zone}"' in players
     matchmaker = scaled["openmmo-matchmaker"]
     assert (matchmaker["minReplicaCount"], matchmaker["maxReplicaCount"]) == (2, 3)
     redis = [t for t in matchmaker["triggers"] if t["type"] == "redis"]
@@ -703,6 +726,65 @@ def test_keda_replaces_the_zone_and_matchmaker_hpas(helm):
         for path in (CHART / "values.yaml", CHART / "README.md", CHART / "templates" / "NOTES.txt")
     )
     assert "openmmo:matchmaking:queue" not in documented and "future" not in documented
+
+
+def predict_scale(docs):
+    job = named(docs, "CronJob", "openmmo-predict-scale")
+    container = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    return container, {name: e.get("value") for name, e in env_of(container).items()}
+
+
+def test_predict_scale_may_patch_exactly_the_zone_hpas_with_their_own_bounds(helm):
+    docs = helm.render_ci("all-features-values.yaml")
+    container, env = predict_scale(docs)
+    assert container["command"] == ["openmmo", "predict-scale"] and container["args"] == ["--patch"]
+    assert "envFrom" not in container  # no world settings, no secrets
+    zones = json.loads(env["PREDICTION_ZONES"])
+    hpas = {h["metadata"]["name"]: h["spec"] for h in of_kind(docs, "HorizontalPodAutoscaler")}
+    assert [z["zone"] for z in zones] == ["town", "wilds"]
+    for zone in zones:
+        spec = hpas[zone["hpa"]]
+        assert (zone["min_replicas"], zone["max_replicas"]) == (
+            spec["minReplicas"],
+            spec["maxReplicas"],
+        )
+    role = named(docs, "Role", "openmmo-predict-scale")
+    assert role["rules"] == [
+        {
+            "apiGroups": ["autoscaling"],
+            "resources": ["horizontalpodautoscalers"],
+            "resourceNames": [z["hpa"] for z in zones],
+            "verbs": ["patch"],
+        }
+    ]
+    binding = named(docs, "RoleBinding", "openmmo-predict-scale")
+    assert binding["subjects"][0]["name"] == "openmmo-predict-scale"
+    assert env["PREDICTION_SELECTOR"] == f'namespace="{NAMESPACE}"'
+    application = named(docs, "Application", "openmmo")  # Argo CD leaves the patched field be
+    assert application["spec"]["ignoreDifferences"][0]["jsonPointers"] == ["/spec/minReplicas"]
+    check = subprocess.run(  # the settings it is given are valid ones
+        [sys.executable, "-c", "from openmmo.config import load_settings; load_settings()"],
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 0, output(check)
+
+
+def test_predict_scale_pushes_to_a_keda_trigger_when_keda_owns_the_hpas(helm):
+    docs = helm.render_ci("keda-values.yaml")
+    container, _ = predict_scale(docs)
+    assert container["args"] == ["--push=http://prometheus-pushgateway.monitoring.svc:9091"]
+    assert not of_kind(docs, "Role") or not any(
+        r["metadata"]["name"] == "openmmo-predict-scale" for r in of_kind(docs, "Role")
+    )
+    for scaled in of_kind(docs, "ScaledObject"):
+        if "-zone-" not in scaled["metadata"]["name"]:
+            continue
+        zone = scaled["metadata"]["name"].rsplit("-", 1)[1]
+        queries = [t["metadata"].get("query") for t in scaled["spec"]["triggers"]]
+        assert f'max(openmmo_predicted_channels{{zone="{zone}"}})' in queries
 
 
 def test_pdbs_and_vpas_select_their_pods(helm):
@@ -1020,7 +1102,7 @@ def test_argocd_and_velero_point_at_this_release(helm):
 
 
 def backup_cronjob(docs):
-    (cron,) = of_kind(docs, "CronJob")
+    (cron,) = [c for c in of_kind(docs, "CronJob") if c["metadata"]["name"].endswith("-backup")]
     return cron, cron["spec"]["jobTemplate"]["spec"]["template"]
 
 

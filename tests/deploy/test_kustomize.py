@@ -32,6 +32,7 @@ COMPONENTS = (
     "velero",
     "karpenter",
     "backup",
+    "predictive-scaling",
 )
 # applied on their own, outside a world (log-shipping: one agent per node for every world)
 CLUSTER_LEVEL = ("argocd", "velero", "karpenter", "log-shipping")
@@ -345,8 +346,11 @@ def test_every_pod_is_restricted(renders):
                 "fsGroup": 10001,
                 "seccompProfile": {"type": "RuntimeDefault"},
             }, at
-            assert spec.get("automountServiceAccountToken") is False, at
-            assert spec.get("serviceAccountName") == "openmmo", at
+            if doc["metadata"]["name"] == "predict-scale":  # its own account, which may patch
+                assert spec["serviceAccountName"] == "predict-scale", at  # the zone HPAs only
+            else:
+                assert spec.get("automountServiceAccountToken") is False, at
+                assert spec.get("serviceAccountName") == "openmmo", at
             assert spec.get("enableServiceLinks") is False, at
             for key in ("hostNetwork", "hostPID", "hostIPC"):
                 assert not spec.get(key), at
@@ -412,6 +416,8 @@ def test_env_comes_from_the_config_map_the_secret_and_the_pod_name(renders):
         config_maps = {d["metadata"]["name"] for d in render.of("ConfigMap")}
         secrets = {d["metadata"]["name"]: d for d in render.of("Secret")}
         for doc, template in pod_templates(render):
+            if doc["metadata"]["name"].startswith("predict-scale"):
+                continue  # it reads Prometheus and patches HPAs: no world settings, no secrets
             for container in template["spec"]["containers"]:
                 at = where(render, doc)
                 sources = container["envFrom"]
@@ -768,11 +774,42 @@ def test_overlays_enable_their_components(renders):
     monitoring = {"ServiceMonitor", "PrometheusRule"}
     assert not monitoring & kinds["dev"]
     assert monitoring <= kinds["staging"] and "VerticalPodAutoscaler" not in kinds["staging"]
-    assert monitoring | {"VerticalPodAutoscaler"} <= kinds["prod"]
+    assert monitoring | {"VerticalPodAutoscaler", "CronJob"} <= kinds["prod"]
     prod = renders["overlay prod"]
     dashboards = prod.get("ConfigMap", "openmmo-dashboards")
     assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert {k for k in dashboards["data"] if k.endswith(".json")}
+
+
+def test_predict_scale_may_patch_exactly_the_zone_hpas_it_plans_for(renders):
+    for name in ("overlay prod", "base+predictive-scaling"):
+        render = renders[name]
+        job = render.get("CronJob", "predict-scale")
+        pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        assert container["command"] == ["openmmo", "predict-scale", "--patch"]
+        assert "envFrom" not in container and "secretKeyRef" not in str(container)
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        zones = json.loads(env["PREDICTION_ZONES"])
+        hpas = {h["metadata"]["name"]: h["spec"] for h in render.of("HorizontalPodAutoscaler")}
+        for zone in zones:  # the bounds it clamps to are the HPAs' own
+            spec = hpas[zone["hpa"]]
+            assert (zone["min_replicas"], zone["max_replicas"]) == (
+                spec["minReplicas"],
+                spec["maxReplicas"],
+            ), f"{name}: {zone}"
+        assert {z["zone"] for z in zones} == {"town", "wilds"}
+        role = render.get("Role", "predict-scale")
+        assert role["rules"] == [
+            {
+                "apiGroups": ["autoscaling"],
+                "resources": ["horizontalpodautoscalers"],
+                "resourceNames": [z["hpa"] for z in zones],
+                "verbs": ["patch"],
+            }
+        ]
+        binding = render.get("RoleBinding", "predict-scale")
+        assert binding["subjects"][0]["name"] == pod["serviceAccountName"] == "predict-scale"
 
 
 def test_prod_zones_run_on_the_game_server_nodes(renders):

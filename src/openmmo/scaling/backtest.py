@@ -172,7 +172,8 @@ def replay(
     KEDA ``cron`` windows (default: 18:00-24:00 UTC at the channels last week's peak needed
     with the headroom)."""
     step = options.step_s
-    query = f'sum(openmmo_players_online{{zone="{target.zone}"}})'
+    matchers = ",".join(m for m in (options.selector, f'zone="{target.zone}"') if m)
+    query = f"sum(openmmo_players_online{{{matchers}}})"
     found = prometheus.query_range(query, start, end - step, step)
     if not found:
         raise ForecastError(f"no players of zone {target.zone!r} in {start:.0f} .. {end:.0f}")

@@ -17,7 +17,9 @@ from openmmo.scaling.forecast import Forecast, ForecastError, Model, forecast, r
 from openmmo.scaling.models import ZoneTarget
 from openmmo.scaling.prometheus import Prometheus, Series
 
-PLAYERS_QUERY = "sum by (zone) (openmmo_players_online)"
+
+def players_query(selector: str = "") -> str:
+    return f"sum by (zone) (openmmo_players_online{{{selector}}})"
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class Options:
     history_days: float = 15.0
     step_s: float = 300.0
     model: Model = "holt_winters"
+    selector: str = ""  # label matchers of the players query: namespace="games"
 
 
 def recommend(
@@ -82,7 +85,7 @@ def history(
     at = time.time() if at is None else at
     last = at - at % options.step_s
     start = last - options.history_days * 86_400 + options.step_s
-    found = prometheus.query_range(PLAYERS_QUERY, start, last, options.step_s)
+    found = prometheus.query_range(players_query(options.selector), start, last, options.step_s)
     return start, last + options.step_s, {s.labels.get("zone", ""): s for s in found}
 
 

@@ -24,6 +24,7 @@ def options_of(settings: Settings) -> Options:
         history_days=settings.prediction_history_days,
         step_s=settings.prediction_step_s,
         model=settings.prediction_model,
+        selector=settings.prediction_selector,
     )
 
 
