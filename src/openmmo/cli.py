@@ -552,6 +552,65 @@ def predict_scale(
     raise typer.Exit(run(settings, _instant(at), as_json, push, patch, namespace, dry_run))
 
 
+@app.command("cost-report")
+def cost_report(
+    since: Annotated[str, typer.Option("--from", help="Start (Unix seconds or ISO 8601).")],
+    until: Annotated[str, typer.Option("--to", help="End (Unix seconds or ISO 8601).")],
+    prometheus: Annotated[str | None, typer.Option(help="Prometheus URL (PROMETHEUS_URL).")] = None,
+    step: Annotated[float, typer.Option(min=15, help="Resolution in seconds.")] = 300,
+    report_dir: Annotated[Path, typer.Option(help="Where cost.json and cost.html go.")] = Path(
+        "reports"
+    ),
+    config: ConfigOption = None,
+) -> None:
+    """Cost per player-hour over a range, split into compute and egress, idle capacity, wasted
+    cost, and what predictive scaling saved against the reactive HPA: printed, and written as
+    JSON and an HTML page with plots. Prices from COST_PRICES; history from Prometheus."""
+    try:
+        from openmmo.scaling.cost import CostError, report, write_report
+    except ImportError as exc:  # pragma: no cover - numpy is a dependency
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    from openmmo.scaling.prometheus import Prometheus, PrometheusError
+
+    settings = _settings(config, log_format="console", prometheus_url=prometheus)
+    if settings.cost_prices is None:
+        err.print("[bold red]error:[/] COST_PRICES is not set: the price sheet to cost with")
+        raise typer.Exit(2)
+    if not settings.prometheus_url:
+        err.print("[bold red]error:[/] PROMETHEUS_URL is not set (the Prometheus to read)")
+        raise typer.Exit(2)
+    start, end = _instant(since), _instant(until)
+    assert start is not None and end is not None
+    try:
+        with Prometheus(settings.prometheus_url) as client:
+            result = report(
+                client, settings.cost_prices, start, end, step, settings.prediction_zones or None
+            )
+    except (CostError, PrometheusError) as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    figures = result.figures
+    currency = figures["currency"]
+    print(f"cost {figures['cost']:.2f} {currency} over {figures['hours']} h:")
+    for key, value in figures.items():
+        if key not in ("currency", "from", "to"):
+            print(f"  {key}: {value}")
+    for zone in result.zones:
+        print(
+            f"  zone {zone['zone']}: {json.dumps({k: v for k, v in zone.items() if k != 'zone'})}"
+        )
+    try:
+        json_path, html_path = write_report(result, report_dir)
+    except ImportError as exc:
+        err.print(f"[yellow]no HTML page:[/] {exc}: install openmmo[reports]")
+        report_dir.mkdir(parents=True, exist_ok=True)
+        (report_dir / "cost.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+        print(f"report: {report_dir / 'cost.json'}")
+        return
+    print(f"reports: {json_path}, {html_path}")
+
+
 @app.command()
 def version() -> None:
     """Print version, git commit and build date."""

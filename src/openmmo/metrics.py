@@ -68,6 +68,12 @@ def _le(edge: float) -> str:
 PLAYERS_ONLINE = Gauge("openmmo_players_online", "Players in the world, per zone.", ["zone"])
 PLAYERS_MAX = Gauge("openmmo_players_max", "Player capacity of the zone channel.", ["zone"])
 CONNECTIONS = Gauge("openmmo_game_connections", "Open game connections.", ["zone"])
+NODE_INFO = Gauge(
+    "openmmo_node_info",
+    "1, labelled with where this zone server runs: REGION and NODE_CAPACITY_TYPE (what its "
+    "node costs, for the cost recording rules).",
+    ["region", "capacity_type"],
+)
 TICK_DURATION = Histogram(
     "openmmo_tick_duration_seconds",
     "Time one simulation tick took, snapshots included.",

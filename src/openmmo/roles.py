@@ -31,6 +31,7 @@ from openmmo.compose import (
 )
 from openmmo.config import Settings
 from openmmo.logs import get_logger
+from openmmo.metrics import NODE_INFO
 from openmmo.ops.app import ops_routes
 from openmmo.ops.health import Health
 from openmmo.ops.http import HttpServer, bind
@@ -88,7 +89,12 @@ async def gateway_main(settings: Settings, stop: asyncio.Event) -> None:
             await serving
 
 
+def _node_info(settings: Settings) -> None:
+    NODE_INFO.labels(settings.region, settings.node_capacity_type).set(1)
+
+
 async def zone_main(settings: Settings, stop: asyncio.Event) -> None:
+    _node_info(settings)
     spec = zone_spec(settings.world_zone_id, settings)
     async with AsyncExitStack() as stack:
         shared = await open_shared(settings, stack)
@@ -136,6 +142,7 @@ async def up_main(
     """The whole world in one process on the embedded defaults: the gateway and one zone
     server per zone, sharing SQLite storage and the in-process directory and bus. With
     ``reload``, edits of the game module are swapped into the running zones."""
+    _node_info(settings)
     async with AsyncExitStack() as stack:
         shared = await open_shared(settings, stack)
         game = game_of(settings)

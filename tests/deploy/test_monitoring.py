@@ -163,11 +163,14 @@ def test_the_seed_targets_are_alerted_on():
     assert "> 0.05" in expressions["OpenMMOTickP99AboveInterval"]
     assert "> 0.9" in expressions["OpenMMOPlayersNearCapacity"]
     assert "up{" in expressions["OpenMMOTargetDown"] and "== 0" in expressions["OpenMMOTargetDown"]
-    assert re.fullmatch(r"vector\([0-9.]+\)", record["openmmo:node_hourly_cost_dollars"])
-    assert (
-        "clamp_min(sum(openmmo_players_online), 1)"
-        in record["openmmo:cost_per_player_hour_dollars"]
-    )
+    assert "clamp_min(sum(openmmo_players_online), 1)" in record["openmmo:cost_per_player_hour"]
+    assert "openmmo:cost_target_per_player_hour" in expressions["OpenMMOCostPerPlayerHourHigh"]
+    (prices,) = [g for g in rule_groups() if g["name"] == "openmmo.prices"]
+    target = [r for r in prices["rules"] if r["record"] == "openmmo:cost_target_per_player_hour"]
+    assert [r["expr"] for r in target] == ["vector(0.02)"]  # the seed's target
+    for rule in prices["rules"]:
+        assert re.fullmatch(r"vector\([0-9.]+\)", rule["expr"]), rule
+        assert rule["labels"]["currency"] == "USD"
 
 
 def test_the_matchmaker_is_alerted_on():
@@ -189,7 +192,15 @@ def test_the_matchmaker_is_alerted_on():
 
 
 def test_rules_and_dashboards_use_only_exported_metrics():
-    allowed = exported_metrics() | recorded() | {"up"}
+    # the budgets are recorded only where a price sheet sets them (the chart's `cost` values)
+    budgets = {"openmmo:cost_budget_per_hour", "openmmo:wasted_cost_budget_per_hour"}
+    chart_rules = (
+        (ROOT / "deploy/helm/openmmo/templates/monitoring")
+        .joinpath("prometheusrule.yaml")
+        .read_text()
+    )
+    assert all(f'"{b}"' in chart_rules for b in budgets)
+    allowed = exported_metrics() | recorded() | {"up"} | budgets
     used = [
         (f"rule {r.get('alert') or r.get('record')}", r["expr"])
         for g in rule_groups()

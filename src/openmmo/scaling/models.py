@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-# ISO 4217 codes of the currencies in use (2026), plus XXX-free: a price in an unknown or
+# ISO 4217 codes of the currencies in use (2026): a price in an unknown or
 # misspelt currency is refused instead of being added to dollars.
 CURRENCIES = frozenset(
     [

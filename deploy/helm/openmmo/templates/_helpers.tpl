@@ -179,6 +179,8 @@ CHECKPOINT_INTERVAL_S: {{ $c.checkpointIntervalS | toString | quote }}
 OWNERSHIP_LEASE_S: {{ $c.ownershipLeaseS | toString | quote }}
 DRAIN_TIMEOUT_S: {{ $c.drainTimeoutS | toString | quote }}
 NAMESPACE: {{ $c.namespace | quote }}
+REGION: {{ $c.region | quote }}
+NODE_CAPACITY_TYPE: {{ $c.nodeCapacityType | quote }}
 {{- with $c.gatewayPublicUrl }}
 GATEWAY_PUBLIC_URL: {{ . | quote }}
 {{- end }}
