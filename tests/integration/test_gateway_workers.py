@@ -118,7 +118,9 @@ def test_a_worker_that_dies_is_replaced_while_the_other_serves(cluster):
 
 
 def test_workers_stop_when_the_supervisor_is_killed(tmp_path):
-    with on_shared_services(tmp_path, [], env=WORKERS) as world:
+    # The kernel's SIGTERM makes each worker drain, which may take up to DRAIN_TIMEOUT_S (20 s
+    # by default: longer than the wait below, and it did once in a full run).
+    with on_shared_services(tmp_path, [], env={**WORKERS, "DRAIN_TIMEOUT_S": "3"}) as world:
         supervisor = world.processes["gateway"].process.pid
         assert eventually(lambda: len(workers_of(supervisor)) == 2)
         workers = workers_of(supervisor)
