@@ -46,6 +46,7 @@ from openmmo.protocol.codes import Limits
 from openmmo.ratelimit import RateLimiter
 from openmmo.ratelimit.memory import MemoryRateLimiter
 from openmmo.ratelimit.redis import RedisRateLimiter
+from openmmo.regions import Regions
 from openmmo.sessions import SessionStore
 from openmmo.sessions.memory import MemorySessionStore
 from openmmo.sessions.redis import RedisSessionStore
@@ -213,6 +214,7 @@ def build_gateway_service(shared: Shared) -> GatewayService:
         ),
         matchmaking=shared.matchmaking,
         match_modes=DEFAULT_MODES,
+        regions=Regions(settings.region, settings.regions, settings.region_down_after_s),
     )
 
 

@@ -26,6 +26,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from openmmo.regions import RegionEndpoint
 from openmmo.scaling.models import PriceSheet, ZoneTarget
 
 MIN_JWT_SECRET_BYTES = 32
@@ -299,6 +300,24 @@ class Settings(BaseSettings):
         "`karpenter.sh/capacity-type`): which price of COST_PRICES it costs.",
     )
 
+    regions: list[RegionEndpoint] = Field(
+        default_factory=list,
+        description="Every region of the world, this one included, as JSON: a list of "
+        '`{"name": "eu-west", "gateway_url": "https://eu.play.example", "ping_url": "", '
+        '"networks": ["10.1.0.0/16"]}` (ping_url defaults to <gateway_url>/api/ping; networks: '
+        "client addresses this region serves first). The gateway probes the others and "
+        "answers `GET /api/regions`. Empty: one region, this one.",
+    )
+    region_probe_interval_s: float = Field(
+        5.0, gt=0, le=300, description="Seconds between probes of the other regions' ping."
+    )
+    region_down_after_s: float = Field(
+        15.0,
+        gt=0,
+        le=3600,
+        description="A region whose ping has not answered for this long is down.",
+    )
+
     # --- operator tools: predict-scale, cost-report ---------------------------------------
     prometheus_url: str = Field(
         "", description="Prometheus the tools read (`http://prometheus:9090`)."
@@ -368,6 +387,17 @@ class Settings(BaseSettings):
             _check_secret_length("JWT_SECRET", self.jwt_secret.get_secret_value())
         for kid, secret in self.previous_jwt_keys().items():
             _check_secret_length(f"JWT_PREVIOUS_SECRETS ({kid})", secret)
+        return self
+
+    @model_validator(mode="after")
+    def _check_regions(self) -> Settings:
+        names = [r.name for r in self.regions]
+        if len(set(names)) != len(names):
+            raise ValueError("REGIONS: a region is listed twice")
+        if names and self.region not in names:
+            raise ValueError(f"REGIONS does not list this process's REGION {self.region!r}")
+        if self.region_down_after_s < self.region_probe_interval_s:
+            raise ValueError("REGION_DOWN_AFTER_S is shorter than REGION_PROBE_INTERVAL_S")
         return self
 
     def require_signing_key(self) -> None:

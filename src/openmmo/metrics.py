@@ -174,6 +174,12 @@ DEPENDENCY_UP = Gauge(
 )
 
 # --- gateway ---------------------------------------------------------------------------------
+REGION_UP = Gauge(
+    "openmmo_region_up",
+    "1 if the region's ping answered within REGION_DOWN_AFTER_S, as this gateway sees it.",
+    ["region"],
+    multiprocess_mode="livemax",  # gateway workers probe each on their own: up if one sees it
+)
 HTTP_DURATION = Histogram(
     "openmmo_http_request_duration_seconds",
     "HTTP request duration, by route template.",

@@ -30,6 +30,7 @@ from openmmo.compose import (
     zone_spec,
 )
 from openmmo.config import Settings
+from openmmo.gateway.probe import probe_regions
 from openmmo.logs import get_logger
 from openmmo.metrics import NODE_INFO
 from openmmo.ops.app import ops_routes
@@ -81,10 +82,14 @@ async def gateway_main(settings: Settings, stop: asyncio.Event) -> None:
         )
         async with asyncio.TaskGroup() as tg:
             serving = tg.create_task(http.serve())
+            probing = tg.create_task(
+                probe_regions(service.regions, settings.region_probe_interval_s)
+            )
             shared.health.started = True
             log.info("gateway_started", ports=http.ports)
             await stop.wait()
             shared.health.draining = True
+            probing.cancel()
             http.stop()
             await serving
 

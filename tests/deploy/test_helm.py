@@ -1005,7 +1005,25 @@ def test_monitoring_resources_come_from_the_chart_files(helm):
     docs = helm.render_ci("all-features-values.yaml")
     (rule,) = of_kind(docs, "PrometheusRule")
     source = yaml.safe_load((CHART / "files" / "rules" / "openmmo.rules.yaml").read_text())
-    assert rule["spec"] == {"groups": source["groups"]}
+    groups = {g["name"]: g for g in rule["spec"]["groups"]}
+    assert [g for g in rule["spec"]["groups"] if g["name"] != "openmmo.prices"] == [
+        g for g in source["groups"] if g["name"] != "openmmo.prices"
+    ]
+    # the price sheet comes from the `cost` values
+    prices = {
+        (r["record"], tuple(sorted(r["labels"].items()))): r["expr"]
+        for r in groups["openmmo.prices"]["rules"]
+    }
+    spot = ("capacity_type", "spot"), ("currency", "EUR"), ("region", "eu-west")
+    assert prices[("openmmo:price_node_hour", spot)] == "vector(0.055)"
+    assert prices[("openmmo:cost_budget_per_hour", (("currency", "EUR"),))] == "vector(40)"
+    assert (
+        "openmmo:price_node_hour",
+        (("capacity_type", "spot"), ("currency", "EUR"), ("region", "ap-northeast")),
+    ) not in prices  # no spot price: spot costs on-demand
+    # eu-west 3, ap-northeast 2, and the default region `local` 3 (Helm merges maps: set it to
+    # null to drop it), the target, the budget
+    assert len(prices) == 10
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     dashboards = [
         d for d in of_kind(docs, "ConfigMap") if "grafana_dashboard" in d["metadata"]["labels"]

@@ -78,5 +78,6 @@ def create_app(service: GatewayService, health: Health, console: ConsoleService)
         },
     )
     app.state.service = service
+    app.state.health = health
     app.state.console = console
     return app

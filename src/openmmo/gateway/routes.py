@@ -6,6 +6,7 @@ says about them, so the document cannot drift from the code.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from openmmo.gateway.console import ConsoleService
-from openmmo.gateway.errors import ApiError
+from openmmo.gateway.errors import ApiError, unavailable
 from openmmo.gateway.schemas import (
     AdminResult,
     AnnounceRequest,
@@ -35,7 +36,10 @@ from openmmo.gateway.schemas import (
     KickRequest,
     MatchRequest,
     MatchTicketOut,
+    PingOut,
     RefreshRequest,
+    RegionList,
+    RegionOut,
     RejoinRequest,
     TokenPair,
     ZoneList,
@@ -184,6 +188,66 @@ async def create_character(
 )
 async def get_character(request: Request, service: GatewayService, claims: Any) -> CharacterOut:
     return await service.get_character(claims.account_id, request.path_params["character_id"])
+
+
+# --- regions ---------------------------------------------------------------------------------
+def _serving(request: Request) -> bool:
+    health = request.app.state.health
+    return bool(health.started and not health.draining)
+
+
+@operation(
+    "GET",
+    "/api/ping",
+    "This gateway's region, for latency probes and the other regions' health checks: 200 "
+    "while it serves, 503 unavailable while it drains.",
+    response=PingOut,
+    auth=False,
+    tag="regions",
+)
+async def ping(request: Request, service: GatewayService) -> PingOut:
+    if not _serving(request):
+        raise unavailable("this gateway is draining")
+    return PingOut(region=service.regions.own, time_ms=int(time.time() * 1000))
+
+
+@operation(
+    "GET",
+    "/api/regions",
+    "The world's regions, which are up, and where this client should play (`?region=` a "
+    "preferred one: the nearest it measured, or its home region).",
+    response=RegionList,
+    auth=False,
+    tag="regions",
+)
+async def list_regions(request: Request, service: GatewayService) -> RegionList:
+    regions, ready = service.regions, _serving(request)
+    now = time.monotonic()
+    hint = request.query_params.get("region") or None
+    chosen, reason, down = regions.choose(hint, _client_ip(request), now, ready)
+    listed = regions.listing(now, ready)
+    if not listed:  # REGIONS unset: one region, this gateway's
+        url = str(request.base_url).rstrip("/")
+        listed = [
+            {
+                "name": regions.own,
+                "gateway_url": url,
+                "ping_url": f"{url}/api/ping",
+                "up": ready,
+                "this": True,
+                "seconds_since_seen": 0.0,
+                "probe_ms": None,
+                "error": None,
+            }
+        ]
+        chosen, reason, down = (regions.own, "own", []) if ready else (None, None, [regions.own])
+    return RegionList(
+        region=regions.own,
+        recommended=chosen,
+        reason=reason,
+        unavailable=down,
+        regions=[RegionOut(**r) for r in listed],
+    )
 
 
 # --- zones -----------------------------------------------------------------------------------

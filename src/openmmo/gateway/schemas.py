@@ -86,6 +86,30 @@ class ZoneList(_Body):
     zones: list[ZoneOut]
 
 
+class RegionOut(_Body):
+    name: str
+    gateway_url: str
+    ping_url: str
+    up: bool
+    this: bool = Field(description="The region of the gateway that answered.")
+    seconds_since_seen: float | None = Field(description="Since its ping last answered.")
+    probe_ms: float | None = Field(description="Round trip of that answer from this gateway.")
+    error: str | None = Field(description="Why its last probe failed.")
+
+
+class RegionList(_Body):
+    region: str = Field(description="The region of the gateway that answered.")
+    recommended: str | None = Field(description="Where to play; null when no region is up.")
+    reason: str | None = Field(description="hint, network, own or order (see the docs).")
+    unavailable: list[str] = Field(description="Preferred regions passed over: they are down.")
+    regions: list[RegionOut]
+
+
+class PingOut(_Body):
+    region: str
+    time_ms: int = Field(description="The gateway's clock, Unix milliseconds.")
+
+
 _AVOID = Field(
     None,
     max_length=128,

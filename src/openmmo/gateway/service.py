@@ -58,6 +58,7 @@ from openmmo.metrics import (
     watch_gc,
 )
 from openmmo.ratelimit import RateLimiter, RateLimiterUnavailable
+from openmmo.regions import Regions
 from openmmo.sessions import (
     ConsumeResult,
     RefreshRecord,
@@ -125,7 +126,9 @@ class GatewayService:
         fallback_limiter: RateLimiter | None = None,
         matchmaking: MatchQueue | None = None,
         match_modes: dict[str, MatchMode] | None = None,
+        regions: Regions | None = None,
     ):
+        self.regions = regions or Regions("local", [], down_after_s=15)
         self.storage = storage
         self.sessions = sessions
         self.limiter = limiter

@@ -181,6 +181,9 @@ DRAIN_TIMEOUT_S: {{ $c.drainTimeoutS | toString | quote }}
 NAMESPACE: {{ $c.namespace | quote }}
 REGION: {{ $c.region | quote }}
 NODE_CAPACITY_TYPE: {{ $c.nodeCapacityType | quote }}
+{{- with $c.regions }}
+REGIONS: {{ toJson . | quote }}
+{{- end }}
 {{- with $c.gatewayPublicUrl }}
 GATEWAY_PUBLIC_URL: {{ . | quote }}
 {{- end }}

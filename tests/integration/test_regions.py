@@ -1,0 +1,140 @@
+"""Three regions on one machine, each a real gateway process with its own embedded database:
+each probes the others' /api/ping; a client is sent to its region (hint, network), and to
+another within REGION_DOWN_AFTER_S when its region goes down."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from openmmo.testing.local import free_port
+
+NAMES = ("a", "b", "c")
+DOWN_AFTER_S = 1.5
+INTERVAL_S = 0.3
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def wait_for(condition, timeout_s=20.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return True
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def regions(tmp_path):
+    ports = {name: free_port() for name in NAMES}
+    listed = [
+        {
+            "name": name,
+            "gateway_url": f"http://127.0.0.1:{port}",
+            "networks": ["127.0.0.0/8"] if name == "c" else [],
+        }
+        for name, port in ports.items()
+    ]
+    processes = {}
+    for name, port in ports.items():
+        env = {
+            **os.environ,
+            "REGION": name,
+            "REGIONS": json.dumps(listed),
+            "REGION_PROBE_INTERVAL_S": str(INTERVAL_S),
+            "REGION_DOWN_AFTER_S": str(DOWN_AFTER_S),
+            "SERVER_PORT": str(port),
+            "HEALTH_PORT": "0",
+            "METRICS_PORT": "0",
+            "BIND_HOST": "127.0.0.1",
+            "DATA_DIR": str(tmp_path / name),
+            "LOG_LEVEL": "warning",
+        }
+        processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "openmmo", "gateway"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    try:
+        assert wait_for(
+            lambda: all(
+                all(r["up"] for r in get(f"{url}/api/regions")["regions"]) for url in urls.values()
+            )
+        ), "the regions did not all see each other up"
+        yield urls, processes
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in processes.values():
+            process.wait(15)
+
+
+def test_a_client_goes_to_its_hint_then_its_network_then_the_gateways_region(regions):
+    urls, _ = regions
+    a = get(f"{urls['a']}/api/regions?region=b")
+    assert (a["region"], a["recommended"], a["reason"], a["unavailable"]) == ("a", "b", "hint", [])
+    listed = {r["name"]: r for r in a["regions"]}
+    assert listed["a"]["this"] and not listed["b"]["this"]
+    assert listed["b"]["probe_ms"] is not None and listed["b"]["seconds_since_seen"] < 1.5
+    assert listed["c"]["ping_url"] == f"{urls['c']}/api/ping"
+    # this client's address (127.0.0.1) is in c's networks
+    assert get(f"{urls['a']}/api/regions")["recommended"] == "c"
+    assert get(f"{urls['b']}/api/regions")["reason"] == "network"
+    ping = get(f"{urls['b']}/api/ping")
+    assert ping["region"] == "b" and abs(ping["time_ms"] / 1000 - time.time()) < 5
+
+
+def test_a_region_taken_down_sends_clients_to_the_next_within_the_timeout(regions):
+    urls, processes = regions
+    processes["c"].send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    assert wait_for(lambda: get(f"{urls['a']}/api/regions?region=c")["recommended"] != "c")
+    failover_s = time.monotonic() - killed
+    after = get(f"{urls['a']}/api/regions?region=c")
+    assert (after["recommended"], after["reason"], after["unavailable"]) == ("a", "own", ["c"])
+    assert failover_s <= DOWN_AFTER_S + INTERVAL_S + 2.5, failover_s  # + probe timeout
+    down = {r["name"]: r for r in after["regions"]}["c"]
+    assert down["up"] is False and down["error"]
+    # b sees the same, and the client without a hint (its network is c's) goes to b's region
+    assert wait_for(lambda: get(f"{urls['b']}/api/regions")["recommended"] == "b")
+    print(f"failover {failover_s:.2f} s")
+
+
+def test_a_draining_gateway_answers_its_ping_with_503(regions):
+    urls, processes = regions
+    processes["b"].send_signal(signal.SIGTERM)
+    seen = []
+
+    def refused():
+        try:
+            get(f"{urls['b']}/api/ping")
+        except urllib.error.HTTPError as exc:
+            seen.append(exc.code)
+            return True
+        except OSError:
+            seen.append("closed")
+            return True
+        return False
+
+    assert wait_for(refused, 10)
+    assert seen[0] in (503, "closed")
+    # passed over: the next preference of this client is its network's region, c
+    assert wait_for(lambda: get(f"{urls['a']}/api/regions?region=b")["unavailable"] == ["b"])
+    after = get(f"{urls['a']}/api/regions?region=b")
+    assert (after["recommended"], after["reason"]) == ("c", "network")
