@@ -71,3 +71,17 @@ def test_bad_region_lists_are_refused():
         RegionEndpoint(name="eu", gateway_url="eu.example")
     with pytest.raises(ValidationError):
         RegionEndpoint(name="eu", gateway_url="https://eu.example", networks=["10.1.0.0/33"])
+
+
+def test_settings_refuse_regions_without_this_processs_region(monkeypatch):
+    from openmmo.config import ConfigError, load_settings
+
+    monkeypatch.setenv("REGIONS", '[{"name": "eu", "gateway_url": "https://eu.example"}]')
+    with pytest.raises(ConfigError, match="REGIONS does not list this process's REGION 'local'"):
+        load_settings()
+    monkeypatch.setenv("REGION", "eu")
+    monkeypatch.setenv("REGION_DOWN_AFTER_S", "1")
+    with pytest.raises(ConfigError, match="REGION_DOWN_AFTER_S is shorter"):
+        load_settings()
+    monkeypatch.delenv("REGION_DOWN_AFTER_S")
+    assert load_settings().regions[0].ping == "https://eu.example/api/ping"

@@ -26,7 +26,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from openmmo.regions import RegionEndpoint
+from openmmo.regions import RegionEndpoint, Regions
 from openmmo.scaling.models import PriceSheet, ZoneTarget
 
 MIN_JWT_SECRET_BYTES = 32
@@ -391,11 +391,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_regions(self) -> Settings:
-        names = [r.name for r in self.regions]
-        if len(set(names)) != len(names):
-            raise ValueError("REGIONS: a region is listed twice")
-        if names and self.region not in names:
-            raise ValueError(f"REGIONS does not list this process's REGION {self.region!r}")
+        Regions(self.region, self.regions, self.region_down_after_s)  # raises if inconsistent
         if self.region_down_after_s < self.region_probe_interval_s:
             raise ValueError("REGION_DOWN_AFTER_S is shorter than REGION_PROBE_INTERVAL_S")
         return self

@@ -61,7 +61,7 @@ class Regions:
         if len(set(names)) != len(names):
             raise ValueError("REGIONS: a region is listed twice")
         if endpoints and own not in names:
-            raise ValueError(f"REGIONS does not list this gateway's REGION {own!r}")
+            raise ValueError(f"REGIONS does not list this process's REGION {own!r}")
         self.own = own
         self.endpoints = endpoints
         self.down_after_s = down_after_s

@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 import time
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -187,6 +188,7 @@ def worker_main(settings: Settings, index: int, supervisor: int) -> None:
     from openmmo.tracing import configure_tracing
 
     _stop_with_parent(supervisor)
+    _watch_parent(supervisor, settings.drain_timeout_s)
     configure_logging(settings.log_level, settings.log_format)
     configure_tracing("openmmo-gateway")
     log.info("gateway_worker_started", worker=index)
@@ -194,6 +196,24 @@ def worker_main(settings: Settings, index: int, supervisor: int) -> None:
 
 
 PR_SET_PDEATHSIG = 1
+
+
+def _watch_parent(supervisor: int, drain_timeout_s: float) -> None:
+    """The same, without relying on the kernel: a thread that sees the supervisor gone (this
+    process handed to another parent) signals SIGTERM a second later (a second SIGTERM,
+    after the kernel's, ends the drain at once: no supervisor, nothing to hand back to), and
+    ends the process if it is still there after the drain's deadline. (The kernel's signal
+    alone left workers running in some full test runs.)"""
+
+    def watch() -> None:
+        while os.getppid() == supervisor:
+            time.sleep(0.5)
+        time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(drain_timeout_s + 5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
 
 
 def _stop_with_parent(supervisor: int) -> None:
