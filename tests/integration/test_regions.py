@@ -2,22 +2,26 @@
 each probes the others' /api/ping; a client is sent to its region (hint, network), and to
 another within REGION_DOWN_AFTER_S when its region goes down."""
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
+from openmmo.chaos.proxy import FaultProxy
+from openmmo.client.regions import NoRegion, choose_region
 from openmmo.testing.local import free_port
 
 NAMES = ("a", "b", "c")
-DOWN_AFTER_S = 1.5
-INTERVAL_S = 0.3
+DOWN_AFTER_S = 3.0
+INTERVAL_S = 0.5
 
 
 def get(url):
@@ -37,17 +41,7 @@ def wait_for(condition, timeout_s=20.0):
     return False
 
 
-@pytest.fixture
-def regions(tmp_path):
-    ports = {name: free_port() for name in NAMES}
-    listed = [
-        {
-            "name": name,
-            "gateway_url": f"http://127.0.0.1:{port}",
-            "networks": ["127.0.0.0/8"] if name == "c" else [],
-        }
-        for name, port in ports.items()
-    ]
+def start_gateways(tmp_path, ports, listed):
     processes = {}
     for name, port in ports.items():
         env = {
@@ -69,6 +63,29 @@ def regions(tmp_path):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+    return processes
+
+
+def stop_gateways(processes):
+    for process in processes.values():
+        if process.poll() is None:
+            process.terminate()
+    for process in processes.values():
+        process.wait(15)
+
+
+@pytest.fixture
+def regions(tmp_path):
+    ports = {name: free_port() for name in NAMES}
+    listed = [
+        {
+            "name": name,
+            "gateway_url": f"http://127.0.0.1:{port}",
+            "networks": ["127.0.0.0/8"] if name == "c" else [],
+        }
+        for name, port in ports.items()
+    ]
+    processes = start_gateways(tmp_path, ports, listed)
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     try:
         assert wait_for(
@@ -78,11 +95,65 @@ def regions(tmp_path):
         ), "the regions did not all see each other up"
         yield urls, processes
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in processes.values():
-            process.wait(15)
+        stop_gateways(processes)
+
+
+@pytest.fixture
+def far_regions(tmp_path):
+    """b 40 ms and c 80 ms away (each way) from this client and from a, through delaying TCP
+    proxies on their ping URLs; no network map."""
+    ports = {name: free_port() for name in NAMES}
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    proxies = {}
+    for name, delay in (("b", 0.04), ("c", 0.08)):
+        proxy = FaultProxy("127.0.0.1", ports[name])
+        asyncio.run_coroutine_threadsafe(proxy.start(), loop).result(5)
+        proxy.set_faults(latency_s=delay)
+        proxies[name] = proxy
+    listed = [
+        {
+            "name": name,
+            "gateway_url": f"http://127.0.0.1:{port}",
+            "ping_url": f"http://127.0.0.1:{proxies[name].port}/api/ping"
+            if name in proxies
+            else "",
+        }
+        for name, port in ports.items()
+    ]
+    processes = start_gateways(tmp_path, ports, listed)
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    try:
+        assert wait_for(lambda: all(r["up"] for r in get(f"{urls['c']}/api/regions")["regions"])), (
+            "the regions did not all see each other up"
+        )
+        yield urls, processes
+    finally:
+        stop_gateways(processes)
+        for proxy in proxies.values():
+            asyncio.run_coroutine_threadsafe(proxy.close(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+
+
+def test_a_client_plays_in_the_region_it_measured_nearest_and_fails_over(far_regions):
+    urls, processes = far_regions
+    # asked through the farthest region's gateway, it still picks the nearest by its pings
+    choice = asyncio.run(choose_region([urls["c"]]))
+    assert (choice.region, choice.reason, choice.gateway_url) == ("a", "hint", urls["a"])
+    rtt = choice.rtt_ms
+    print(f"measured ping round trips (ms): {rtt}")
+    assert rtt["a"] < rtt["b"] < rtt["c"], rtt
+    assert rtt["b"] >= 80 and rtt["c"] >= 160, rtt  # two delays per round trip
+    # a player whose home is c is sent home
+    assert asyncio.run(choose_region([urls["b"]], home="c")).region == "c"
+    # the nearest region goes down: the next nearest, b, within REGION_DOWN_AFTER_S
+    processes["a"].send_signal(signal.SIGKILL)
+    assert wait_for(lambda: asyncio.run(choose_region([urls["a"], urls["c"]])).region == "b")
+    for name in ("b", "c"):
+        processes[name].send_signal(signal.SIGKILL)
+        processes[name].wait(10)
+    with pytest.raises(NoRegion, match="no gateway answered"):
+        asyncio.run(choose_region(list(urls.values()), timeout_s=0.5))
 
 
 def test_a_client_goes_to_its_hint_then_its_network_then_the_gateways_region(regions):
@@ -91,7 +162,7 @@ def test_a_client_goes_to_its_hint_then_its_network_then_the_gateways_region(reg
     assert (a["region"], a["recommended"], a["reason"], a["unavailable"]) == ("a", "b", "hint", [])
     listed = {r["name"]: r for r in a["regions"]}
     assert listed["a"]["this"] and not listed["b"]["this"]
-    assert listed["b"]["probe_ms"] is not None and listed["b"]["seconds_since_seen"] < 1.5
+    assert listed["b"]["probe_ms"] is not None and listed["b"]["seconds_since_seen"] < DOWN_AFTER_S
     assert listed["c"]["ping_url"] == f"{urls['c']}/api/ping"
     # this client's address (127.0.0.1) is in c's networks
     assert get(f"{urls['a']}/api/regions")["recommended"] == "c"
