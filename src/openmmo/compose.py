@@ -109,6 +109,7 @@ async def open_storage(settings: Settings, stack: AsyncExitStack) -> Storage:
         await upgrade(engine)
     else:
         await check_schema(engine)
+        await storage.warm_up()
     return storage
 
 

@@ -39,6 +39,7 @@ from sqlalchemy.exc import DisconnectionError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from openmmo.logs import get_logger
 from openmmo.sim.schema import CharacterState
 from openmmo.storage import (
     Account,
@@ -82,6 +83,8 @@ def async_url(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     return f"{_ASYNC_DRIVERS.get(scheme.lower(), scheme)}{sep}{rest}" if sep else url
 
+
+log = get_logger("openmmo.storage")
 
 # Connections one process keeps to PostgreSQL for each of its two pools (SQLAlchemy's, which
 # may open as many again under a burst, and asyncpg's for the hot reads); DATABASE_POOL_SIZE.
@@ -324,6 +327,18 @@ class _Direct:
                     command_timeout=READ_TIMEOUT_S,
                 )
             return self._pool
+
+    async def warm(self, attempts: int = 3) -> bool:
+        """Open the first connection now rather than on a player's first join; whether it
+        opened. In containers the first one sometimes stalls past POOL_TIMEOUT_S (seen in the
+        container smoke test: a join refused as unavailable); a second attempt connects."""
+        for _ in range(attempts):
+            try:
+                await self.fetch("SELECT 1")
+                return True
+            except StorageUnavailable as exc:
+                log.warning("database_pool_warm_up_failed", error=str(exc))  # next attempt
+        return False
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -848,6 +863,11 @@ class SqlStorage:
 
     async def ping(self) -> None:
         await self._one(select(1))
+
+    async def warm_up(self) -> None:
+        """PostgreSQL: open asyncpg's first connection at start (see :meth:`_Direct.warm`)."""
+        if self._dialect == "postgresql":
+            await self._asyncpg().warm()
 
     async def close(self) -> None:
         if self._direct is not None:

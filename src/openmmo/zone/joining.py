@@ -144,7 +144,8 @@ async def _join_traced(
             _back_to_lobby(session, rt.clock.monotonic())
             sessions.send_error(session, exc.code, exc.message, seq)
         return
-    except StorageUnavailable:
+    except StorageUnavailable as exc:
+        log.warning("join_storage_unavailable", account_id=session.account_id, error=str(exc))
         record_error(ErrorCode.UNAVAILABLE, "character storage is unavailable")
         _back_to_lobby(session, rt.clock.monotonic())
         sessions.send_error(
