@@ -47,7 +47,9 @@ def test_a_region_that_stopped_answering_is_down_and_passed_over():
     assert r.choose("us", "10.2.0.9", now=116, self_ready=True) == ("eu", "own", ["us"])
     # this gateway not ready either: the next in REGIONS' order
     assert r.choose("us", None, now=116, self_ready=False) == ("ap", "order", ["us", "eu"])
-    listed = {x["name"]: x for x in r.listing(now=116, self_ready=True)}
+    listed = {
+        x["name"]: x for x in r.listing(now=116, self_ready=True, own_url="https://eu.example")
+    }
     assert listed["us"]["up"] is False and listed["us"]["error"] == "connection refused"
     assert listed["us"]["seconds_since_seen"] == 16
     assert listed["eu"]["this"] and listed["eu"]["up"]
@@ -85,3 +87,20 @@ def test_settings_refuse_regions_without_this_processs_region(monkeypatch):
         load_settings()
     monkeypatch.delenv("REGION_DOWN_AFTER_S")
     assert load_settings().regions[0].ping == "https://eu.example/api/ping"
+
+
+def test_without_regions_this_gateway_is_the_one_region():
+    alone = Regions("local", [], down_after_s=15)
+    (only,) = alone.listing(now=5, self_ready=True, own_url="http://127.0.0.1:8080")
+    assert only == {
+        "name": "local",
+        "gateway_url": "http://127.0.0.1:8080",
+        "ping_url": "http://127.0.0.1:8080/api/ping",
+        "up": True,
+        "this": True,
+        "seconds_since_seen": 0.0,
+        "probe_ms": None,
+        "error": None,
+    }
+    assert alone.choose("eu", "10.0.0.1", now=5, self_ready=True) == ("local", "own", [])
+    assert alone.choose(None, None, now=5, self_ready=False) == (None, None, ["local"])

@@ -566,11 +566,7 @@ def cost_report(
     """Cost per player-hour over a range, split into compute and egress, idle capacity, wasted
     cost, and what predictive scaling saved against the reactive HPA: printed, and written as
     JSON and an HTML page with plots. Prices from COST_PRICES; history from Prometheus."""
-    try:
-        from openmmo.scaling.cost import CostError, report, write_report
-    except ImportError as exc:  # pragma: no cover - numpy is a dependency
-        err.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+    from openmmo.scaling.cost import CostError, report, write_report
     from openmmo.scaling.prometheus import Prometheus, PrometheusError
 
     settings = _settings(config, log_format="console", prometheus_url=prometheus)

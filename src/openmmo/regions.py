@@ -119,11 +119,14 @@ class Regions:
                     best = (network.prefixlen, endpoint.name)
         return best[1] if best else None
 
-    def listing(self, now: float, self_ready: bool) -> list[dict[str, Any]]:
+    def listing(self, now: float, self_ready: bool, own_url: str) -> list[dict[str, Any]]:
+        """Every region with its health; without ``REGIONS``, this one alone at ``own_url``."""
+        endpoints = self.endpoints or [RegionEndpoint(name=self.own, gateway_url=own_url)]
         out = []
-        for endpoint in self.endpoints:
-            state = self._state[endpoint.name]
+        for endpoint in endpoints:
             own = endpoint.name == self.own
+            state = _State() if own else self._state[endpoint.name]
+            seen = None if state.last_ok is None else round(now - state.last_ok, 1)
             out.append(
                 {
                     "name": endpoint.name,
@@ -131,15 +134,9 @@ class Regions:
                     "ping_url": endpoint.ping,
                     "up": self.up(endpoint.name, now, self_ready),
                     "this": own,
-                    "seconds_since_seen": (
-                        0.0
-                        if own
-                        else None
-                        if state.last_ok is None
-                        else round(now - state.last_ok, 1)
-                    ),
-                    "probe_ms": None if own or state.rtt_ms is None else round(state.rtt_ms, 1),
-                    "error": None if own else state.error,
+                    "seconds_since_seen": 0.0 if own else seen,
+                    "probe_ms": None if state.rtt_ms is None else round(state.rtt_ms, 1),
+                    "error": state.error,
                 }
             )
         return out

@@ -7,7 +7,6 @@ import json
 import shutil
 import subprocess
 import threading
-import time
 import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from openmmo.testing.local import free_port
+from openmmo.testing.local import eventually, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 FEDERATION = ROOT / "deploy/monitoring/federation"
@@ -72,18 +71,6 @@ def prometheus(workdir, config):
     return process, f"127.0.0.1:{port}"
 
 
-def eventually(condition, timeout_s=40.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return True
-        except OSError:
-            pass
-        time.sleep(0.5)
-    return False
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     assert shutil.which("prometheus"), "prometheus is missing: run scripts/tools.sh"
@@ -120,7 +107,9 @@ def world(tmp_path_factory):
             lambda: (
                 len(query(base, "sum by (region) (openmmo:players_online:sum)")["data"]["result"])
                 == 3
-            )
+            ),
+            40,
+            0.5,
         ), "the global Prometheus did not federate the three regions"
         yield base, processes
     finally:
@@ -176,5 +165,7 @@ def test_a_region_whose_prometheus_is_gone_shows_as_down(world):
         lambda: (
             query(base, 'count(up{job="openmmo-federate"} == 1)')["data"]["result"][0]["value"][1]
             == "2"
-        )
+        ),
+        40,
+        0.5,
     )

@@ -5,13 +5,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from openmmo.testing.cluster import TEST_JWT_SECRET, on_shared_services
+from openmmo.testing.local import eventually
 
 
 def workers_of(supervisor: int) -> list[int]:
@@ -35,16 +35,6 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except FileNotFoundError:
         return False
-
-
-def eventually(condition, timeout_s: float = 15.0) -> bool:
-    """Whether ``condition()`` became true within ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 WORKERS = {"GATEWAY_WORKERS": "2"}

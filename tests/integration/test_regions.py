@@ -17,7 +17,7 @@ import pytest
 
 from openmmo.chaos.proxy import FaultProxy
 from openmmo.client.regions import NoRegion, choose_region
-from openmmo.testing.local import free_port
+from openmmo.testing.local import eventually, free_port
 
 NAMES = ("a", "b", "c")
 DOWN_AFTER_S = 3.0
@@ -27,18 +27,6 @@ INTERVAL_S = 0.5
 def get(url):
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.loads(response.read())
-
-
-def wait_for(condition, timeout_s=20.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return True
-        except OSError:
-            pass
-        time.sleep(0.05)
-    return False
 
 
 def start_gateways(tmp_path, ports, listed):
@@ -88,10 +76,11 @@ def regions(tmp_path):
     processes = start_gateways(tmp_path, ports, listed)
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     try:
-        assert wait_for(
+        assert eventually(
             lambda: all(
                 all(r["up"] for r in get(f"{url}/api/regions")["regions"]) for url in urls.values()
-            )
+            ),
+            20,
         ), "the regions did not all see each other up"
         yield urls, processes
     finally:
@@ -124,9 +113,9 @@ def far_regions(tmp_path):
     processes = start_gateways(tmp_path, ports, listed)
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     try:
-        assert wait_for(lambda: all(r["up"] for r in get(f"{urls['c']}/api/regions")["regions"])), (
-            "the regions did not all see each other up"
-        )
+        assert eventually(
+            lambda: all(r["up"] for r in get(f"{urls['c']}/api/regions")["regions"]), 20
+        ), "the regions did not all see each other up"
         yield urls, processes
     finally:
         stop_gateways(processes)
@@ -148,7 +137,7 @@ def test_a_client_plays_in_the_region_it_measured_nearest_and_fails_over(far_reg
     assert asyncio.run(choose_region([urls["b"]], home="c")).region == "c"
     # the nearest region goes down: the next nearest, b, within REGION_DOWN_AFTER_S
     processes["a"].send_signal(signal.SIGKILL)
-    assert wait_for(lambda: asyncio.run(choose_region([urls["a"], urls["c"]])).region == "b")
+    assert eventually(lambda: asyncio.run(choose_region([urls["a"], urls["c"]])).region == "b", 20)
     for name in ("b", "c"):
         processes[name].send_signal(signal.SIGKILL)
         processes[name].wait(10)
@@ -175,7 +164,7 @@ def test_a_region_taken_down_sends_clients_to_the_next_within_the_timeout(region
     urls, processes = regions
     processes["c"].send_signal(signal.SIGKILL)
     killed = time.monotonic()
-    assert wait_for(lambda: get(f"{urls['a']}/api/regions?region=c")["recommended"] != "c")
+    assert eventually(lambda: get(f"{urls['a']}/api/regions?region=c")["recommended"] != "c", 20)
     failover_s = time.monotonic() - killed
     after = get(f"{urls['a']}/api/regions?region=c")
     assert (after["recommended"], after["reason"], after["unavailable"]) == ("a", "own", ["c"])
@@ -183,7 +172,7 @@ def test_a_region_taken_down_sends_clients_to_the_next_within_the_timeout(region
     down = {r["name"]: r for r in after["regions"]}["c"]
     assert down["up"] is False and down["error"]
     # b sees the same, and the client without a hint (its network is c's) goes to b's region
-    assert wait_for(lambda: get(f"{urls['b']}/api/regions")["recommended"] == "b")
+    assert eventually(lambda: get(f"{urls['b']}/api/regions")["recommended"] == "b", 20)
     print(f"failover {failover_s:.2f} s")
 
 
@@ -203,9 +192,9 @@ def test_a_draining_gateway_answers_its_ping_with_503(regions):
             return True
         return False
 
-    assert wait_for(refused, 10)
+    assert eventually(refused, 10, 0.05)
     assert seen[0] in (503, "closed")
     # passed over: the next preference of this client is its network's region, c
-    assert wait_for(lambda: get(f"{urls['a']}/api/regions?region=b")["unavailable"] == ["b"])
+    assert eventually(lambda: get(f"{urls['a']}/api/regions?region=b")["unavailable"] == ["b"], 20)
     after = get(f"{urls['a']}/api/regions?region=b")
     assert (after["recommended"], after["reason"]) == ("c", "network")

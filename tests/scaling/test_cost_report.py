@@ -9,6 +9,8 @@ import math
 import os
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -27,7 +29,7 @@ SHEET = {
     "regions": {"local": {"on_demand_node_hour": 0.17, "spot_node_hour": 0.06, "egress_gb": 0.09}},
     "target_per_player_hour": 0.02,
 }
-NOW = __import__("time").time()
+NOW = time.time()
 END = NOW - NOW % 86_400  # midnight
 START = END - 2 * 86_400
 TIMES = np.arange(START - 86_400, END + 1, SAMPLE)  # a day before the range, for the rates
@@ -145,7 +147,7 @@ def cost_report(*args, prices=SHEET):
 
 
 def test_the_command_prints_and_writes_json_and_html(prometheus, tmp_path):
-    since = __import__("datetime").datetime.fromtimestamp(START, __import__("datetime").UTC)
+    since = datetime.fromtimestamp(START, UTC)
     result = cost_report(
         "--prometheus",
         prometheus,

@@ -20,7 +20,7 @@ from openmmo.scaling.backtest import replay
 from openmmo.scaling.models import ZoneTarget
 from openmmo.scaling.plan import Options
 from openmmo.scaling.prometheus import Prometheus
-from openmmo.testing.local import free_port
+from openmmo.testing.local import eventually, free_port
 from openmmo.testing.prometheus import History, backfilled_prometheus, players
 
 OPENMMO = [sys.executable, "-m", "openmmo"]
@@ -151,13 +151,7 @@ def pushgateway(tmp_path):
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/-/ready", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
+    assert eventually(lambda: urllib.request.urlopen(f"{url}/-/ready", timeout=1).status == 200)
     yield url
     process.terminate()
     process.wait(10)

@@ -225,22 +225,7 @@ async def list_regions(request: Request, service: GatewayService) -> RegionList:
     now = time.monotonic()
     hint = request.query_params.get("region") or None
     chosen, reason, down = regions.choose(hint, _client_ip(request), now, ready)
-    listed = regions.listing(now, ready)
-    if not listed:  # REGIONS unset: one region, this gateway's
-        url = str(request.base_url).rstrip("/")
-        listed = [
-            {
-                "name": regions.own,
-                "gateway_url": url,
-                "ping_url": f"{url}/api/ping",
-                "up": ready,
-                "this": True,
-                "seconds_since_seen": 0.0,
-                "probe_ms": None,
-                "error": None,
-            }
-        ]
-        chosen, reason, down = (regions.own, "own", []) if ready else (None, None, [regions.own])
+    listed = regions.listing(now, ready, str(request.base_url).rstrip("/"))
     return RegionList(
         region=regions.own,
         recommended=chosen,

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
@@ -96,8 +97,6 @@ def patch_min_replicas(namespace: str, hpa: str, channels: int, api: Any = None)
 
 
 def _reason(exc: Any) -> str:
-    import json
-
     try:
         status = json.loads(exc.body)
         return f"{status.get('reason', exc.reason)} ({exc.status}): {status.get('message', '')}"

@@ -88,12 +88,14 @@ def report(
         return prometheus.query_range(expr, start, last, step_s)
 
     compute = np.zeros(steps)
+    priced_node_hours = 0.0
     unpriced: dict[str, float] = {}
     for s in query(CHANNELS):
         region, capacity = s.labels.get("region", ""), s.labels.get("capacity_type", "")
         channels = on_grid(s, start, steps, step_s)
         try:
             compute += channels * sheet.node_hour(region, capacity)
+            priced_node_hours += float(channels.sum() * hours)
         except KeyError:
             unpriced[f"{region}/{capacity}"] = float(channels.sum() * hours)
     egress = np.zeros(steps)
@@ -114,8 +116,7 @@ def report(
     idle = 1 - float(players.sum()) / max(float(seats.sum()), 1.0)
     share = np.where(seats > 0, 1 - players / np.maximum(seats, 1), 0.0)
     wasted = float((compute * share).sum() * hours)
-    channel_hours = float(sum(on_grid(s, start, steps, step_s).sum() for s in query(CHANNELS)))
-    mean_node_hour = compute_total / (channel_hours * hours) if channel_hours else math.nan
+    mean_node_hour = compute_total / priced_node_hours if priced_node_hours else math.nan
     zones = _zones(query, targets, start, steps, step_s, mean_node_hour)
     per_player = total / player_hours if player_hours else math.nan
     figures: dict[str, Any] = {

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -21,6 +22,21 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def eventually(
+    condition: Callable[[], bool], timeout_s: float = 15.0, interval_s: float = 0.1
+) -> bool:
+    """Whether ``condition()`` came true within ``timeout_s``, polling every ``interval_s``.
+    An OSError (a server not listening yet, a connection refused) counts as not yet."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with contextlib.suppress(OSError):
+            if condition():
+                return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval_s)
 
 
 class LocalWorld:

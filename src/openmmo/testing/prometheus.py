@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from openmmo.testing.local import free_port
+from openmmo.testing.local import eventually, free_port
 
 DAY_S = 86_400
 
@@ -101,7 +100,8 @@ def backfilled_prometheus(workdir: Path, history: History) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait(lambda: _ready(base), 30, "Prometheus did not become ready")
+        if not eventually(lambda: _ready(base), 30, 0.2):
+            raise RuntimeError("Prometheus did not become ready")
         yield base
     finally:
         process.terminate()
@@ -113,17 +113,5 @@ def backfilled_prometheus(workdir: Path, history: History) -> Iterator[str]:
 
 
 def _ready(base: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base}/-/ready", timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
-def _wait(check: Callable[[], bool], timeout_s: float, message: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise RuntimeError(message)
+    with urllib.request.urlopen(f"{base}/-/ready", timeout=2) as response:
+        return bool(response.status == 200)
