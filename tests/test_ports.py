@@ -254,3 +254,50 @@ async def test_broadcasts_reach_every_server_and_sends_only_one(buses):
     assert Envelope(Kind.KICK, {"character_id": 5}, "a") in got_b
     await one.send("nobody", Kind.KICK, {}, "a")  # no such server: dropped, no error
     await one.ping()
+
+
+async def test_global_broadcasts_reach_every_server(buses):
+    one, two = buses
+    got_a, got_b = [], []
+    await one.subscribe("a", got_a.append)
+    await two.subscribe("b", got_b.append)
+    await two.broadcast_global(Kind.CHAT, {"message": "hi all"}, "b")
+    await wait_until(lambda: len(got_a) == 1 and len(got_b) == 1)
+    assert got_a == got_b == [Envelope(Kind.CHAT, {"message": "hi all"}, "b")]
+
+
+async def test_messages_to_a_player_go_where_it_is_present_and_nowhere_else(buses):
+    one, two = buses
+    got_a, got_b = [], []
+    await one.subscribe("a", got_a.append)
+    await two.subscribe("b", got_b.append)
+    await two.present("b", {"Aria", "Bo"})
+    whisper = {"to_name": "aria", "message": "psst"}
+    assert await one.send_player("ARIA", None, Kind.WHISPER, whisper, "a")
+    assert await one.send_player("aria", "local", Kind.WHISPER, whisper, "a")
+    await wait_until(lambda: len(got_b) == 2)
+    assert got_b == [Envelope(Kind.WHISPER, whisper, "a")] * 2 and got_a == []
+    assert not await one.send_player("aria", "elsewhere", Kind.WHISPER, whisper, "a")
+    assert not await one.send_player("Cy", None, Kind.WHISPER, whisper, "a")
+    await two.present("b", {"Bo"})  # Aria left
+    assert not await one.send_player("Aria", None, Kind.WHISPER, whisper, "a")
+    assert await one.send_player("bo", None, Kind.WHISPER, whisper, "a")
+
+
+async def test_servers_that_subscribe_before_the_bus_connects_all_receive(rabbitmq_url, ns):
+    """Regression: `openmmo up` on RabbitMQ subscribed its two zones before the link was up
+    and only the last one got a queue (global chat never reached the town)."""
+    bus = RabbitBus(rabbitmq_url, ns)
+    got_a, got_b = [], []
+    await bus.subscribe("a", got_a.append)
+    await bus.subscribe("b", got_b.append)
+    await bus.wait_connected(10)
+    await bus.present("a", {"Aria"})
+    await bus.present("b", {"Bo"})
+    await bus.broadcast(Kind.ANNOUNCE, {"message": "hi"}, "admin")
+    assert await bus.send_player("aria", None, Kind.WHISPER, {"n": 1}, "x")
+    assert await bus.send_player("bo", None, Kind.WHISPER, {"n": 2}, "x")
+    await wait_until(lambda: len(got_a) == 2 and len(got_b) == 2)
+    assert [e.payload for e in got_a] == [{"message": "hi"}, {"n": 1}]
+    assert [e.payload for e in got_b] == [{"message": "hi"}, {"n": 2}]
+    await bus.close()

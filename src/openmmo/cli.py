@@ -607,6 +607,50 @@ def cost_report(
     print(f"reports: {json_path}, {html_path}")
 
 
+@app.command("federation-definitions")
+def federation_definitions(
+    upstream: Annotated[
+        list[str],
+        typer.Option(help="REGION=AMQP_URI of another region's broker (once per region)."),
+    ],
+    out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+    vhost: Annotated[str, typer.Option(help="The brokers' virtual host.")] = "/",
+    config: ConfigOption = None,
+) -> None:
+    """RabbitMQ definitions that federate this region's broker with the others' (global chat
+    and whispers cross regions): load them with `rabbitmqctl import_definitions`. REGION and
+    NAMESPACE from the settings; every region of REGIONS but this one must be named."""
+    from openmmo.bus.federation import FederationError, definitions
+
+    settings = _settings(config, log_format="console")
+    upstreams: dict[str, str] = {}
+    for item in upstream:
+        name, sep, uri = item.partition("=")
+        if not sep:
+            err.print(f"[bold red]error:[/] --upstream {item!r} is not REGION=AMQP_URI")
+            raise typer.Exit(2)
+        upstreams[name] = uri
+    others = {r.name for r in settings.regions} - {settings.region}  # empty: REGIONS unset
+    missing = others - set(upstreams)
+    unknown = set(upstreams) - others if others else set()
+    try:
+        if missing or unknown:
+            raise FederationError(
+                f"REGIONS lists {sorted(others)} besides {settings.region!r}; "
+                f"missing: {sorted(missing)}, not in REGIONS: {sorted(unknown)}"
+            )
+        document = definitions(settings.namespace, settings.region, upstreams, vhost=vhost)
+    except FederationError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    text = json.dumps(document, indent=2) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text)
+        out.chmod(0o600)  # it holds the other brokers' credentials
+
+
 @app.command()
 def version() -> None:
     """Print version, git commit and build date."""

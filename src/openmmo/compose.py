@@ -134,8 +134,8 @@ def open_redis(settings: Settings, stack: AsyncExitStack) -> Redis | None:
 
 async def open_bus(settings: Settings, stack: AsyncExitStack) -> Bus:
     if settings.rabbitmq_url is None:
-        return MemoryBus()
-    bus = RabbitBus(settings.rabbitmq_url.get_secret_value(), settings.namespace)
+        return MemoryBus(settings.region)
+    bus = RabbitBus(settings.rabbitmq_url.get_secret_value(), settings.namespace, settings.region)
     bus.start()
     stack.push_async_callback(bus.close)
     return bus
@@ -300,6 +300,7 @@ def build_zone_server(
     config = ZoneConfig(
         server_id=server_id or settings.server_name or default_server_id(spec.name, port),
         ws_url=ws_url or settings.public_ws_url or f"ws://{host}:{port}/ws",
+        region=settings.region,
         max_players=settings.max_players,
         tick_interval_s=settings.tick_interval_s,
         snapshot_interval_s=settings.snapshot_interval_s,

@@ -322,6 +322,55 @@ async def test_whispers_find_a_player_on_another_server(world_of):
     assert a_t.last("error")["code"] == "player_offline"
 
 
+async def test_whispers_go_by_the_bus_routes_when_the_database_cannot_say(world_of, monkeypatch):
+    one, two = await world_of(("town-a", TOWN), ("wilds-a", WILDS))
+    a, a_t = await one.player("aria")
+    _b, b_t = await two.player("bob")
+    await two.runtime.bus.present(two.runtime.config.server_id, {"Bob"})  # as its loop does
+
+    async def down(name):
+        raise StorageUnavailable("database down")
+
+    monkeypatch.setattr(one.storage, "character_by_name", down)
+    one.send(a, {"type": "chat", "seq": 2, "channel": "whisper", "to": "bob", "message": "psst"})
+    await one.settle()
+    assert a_t.last("ack")["seq"] == 2
+    await two.tick()
+    whisper = next(e for e in b_t.last("snapshot")["events"] if e["type"] == "chat")
+    assert (whisper["message"], whisper["name"], whisper["region"]) == ("psst", "Aria", "local")
+    one.send(
+        a,
+        {
+            "type": "chat",
+            "seq": 3,
+            "channel": "whisper",
+            "to": "bob",
+            "region": "eu-west",
+            "message": "psst",
+        },
+    )
+    await one.settle()
+    error = a_t.last("error")
+    assert (error["seq"], error["code"], error["message"]) == (
+        3,
+        "player_offline",
+        "bob is not in region eu-west",
+    )
+    one.send(
+        a,
+        {
+            "type": "chat",
+            "seq": 4,
+            "channel": "whisper",
+            "to": "bob",
+            "region": "EU!",
+            "message": "x",
+        },
+    )
+    await one.settle()
+    assert a_t.last("error")["code"] == "bad_message"
+
+
 async def test_announcements_and_bans_reach_every_server(world_of):
     one, two = await world_of(("town-a", TOWN), ("wilds-a", WILDS))
     _a, a_t = await one.player("aria")

@@ -1,10 +1,15 @@
 """The bus on RabbitMQ (aio-pika).
 
-Topology: a fanout exchange ``<ns>.broadcast`` and a direct exchange ``<ns>.direct``. Each
-subscribed server declares an exclusive, auto-deleted queue bound to the fanout and to the
-direct exchange with its server id as routing key, and consumes without acknowledgements
-(at-most-once, lowest latency). Messages are msgpack, transient, and expire after 10 s in the
-queue (a chat line that old is noise).
+Topology: in the region, a fanout exchange ``<ns>.broadcast`` and a direct exchange
+``<ns>.direct``; across regions, a fanout ``<ns>.global`` and a direct ``<ns>.players``, which
+the brokers of the regions federate (``openmmo.bus.federation``). Each subscribed server
+declares an exclusive, auto-deleted queue bound to both fanouts, to the direct exchange with
+its server id as routing key, and to ``<ns>.players`` with two keys per character playing on
+it (:func:`openmmo.bus.player_keys`); federation carries those bindings to the other regions'
+brokers, so a whisper published in one region crosses only to where its recipient plays, and
+one that no queue anywhere is bound for comes back (published ``mandatory``): not in the
+world. Consumed without acknowledgements (at-most-once, lowest latency). Messages are msgpack,
+transient, and expire after 10 s in the queue (a chat line that old is noise).
 
 Connection: established in the background with exponential backoff, so a server starts (not
 ready) while the broker is down; after that aio-pika's robust connection reconnects and
@@ -23,11 +28,13 @@ import msgpack
 from aio_pika.abc import (
     AbstractExchange,
     AbstractIncomingMessage,
+    AbstractQueue,
     AbstractRobustChannel,
     AbstractRobustConnection,
 )
+from aio_pika.exceptions import DeliveryError
 
-from openmmo.bus import BusUnavailable, Envelope, Handler, Kind
+from openmmo.bus import BusUnavailable, Envelope, Handler, Kind, player_key, player_keys
 from openmmo.logs import get_logger
 
 log = get_logger("openmmo.bus")
@@ -38,14 +45,23 @@ CLOSE_TIMEOUT_S = 2.0
 
 
 class RabbitBus:
-    def __init__(self, url: str, namespace: str = "openmmo"):
+    def __init__(self, url: str, namespace: str = "openmmo", region: str = "local"):
         self._url = url
         self._ns = namespace
+        self._region = region
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
         self._broadcast: AbstractExchange | None = None
         self._direct: AbstractExchange | None = None
-        self._subscription: tuple[str, Handler] | None = None
+        self._global: AbstractExchange | None = None
+        self._players: AbstractExchange | None = None
+        # the same exchange on a channel where an unroutable message raises DeliveryError
+        self._players_mandatory: AbstractExchange | None = None
+        # per subscribed server (a process may host several): its handler, its queue, and
+        # the routing keys its queue has on <ns>.players
+        self._handlers: dict[str, Handler] = {}
+        self._queues: dict[str, AbstractQueue] = {}
+        self._bound: dict[str, set[str]] = {}
         self._connected = asyncio.Event()
         # aio-pika sets ``connection.connected`` when a link is back, before it has declared
         # our queue and consumer again: until then, what is published to us is lost.
@@ -82,9 +98,21 @@ class RabbitBus:
         self._direct = await channel.declare_exchange(
             f"{self._ns}.direct", aio_pika.ExchangeType.DIRECT, durable=True
         )
+        self._global = await channel.declare_exchange(
+            f"{self._ns}.global", aio_pika.ExchangeType.FANOUT, durable=True
+        )
+        self._players = await channel.declare_exchange(
+            f"{self._ns}.players", aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        mandatory = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        self._players_mandatory = await mandatory.declare_exchange(
+            f"{self._ns}.players", aio_pika.ExchangeType.DIRECT, durable=True
+        )
         self._connection, self._channel = connection, channel
-        if self._subscription is not None:
-            await self._consume(*self._subscription)
+        # servers that subscribed before the link was up (more may while we declare)
+        while pending := [s for s in self._handlers if s not in self._queues]:
+            for server_id in pending:
+                await self._consume(server_id, self._handlers[server_id])
         connection.close_callbacks.add(self._on_link_lost)
         connection.reconnect_callbacks.add(self._on_restored)  # runs after the restore
         self._restored = True
@@ -100,7 +128,9 @@ class RabbitBus:
             arguments={"x-message-ttl": MESSAGE_TTL_MS},
         )
         await queue.bind(self._broadcast)  # type: ignore[arg-type]
+        await queue.bind(self._global)  # type: ignore[arg-type]
         await queue.bind(self._direct, routing_key=server_id)  # type: ignore[arg-type]
+        self._queues[server_id], self._bound[server_id] = queue, set()
 
         async def deliver(message: AbstractIncomingMessage) -> None:
             try:
@@ -114,7 +144,7 @@ class RabbitBus:
         await queue.consume(deliver, no_ack=True)
 
     async def subscribe(self, server_id: str, handler: Handler) -> None:
-        self._subscription = (server_id, handler)
+        self._handlers[server_id] = handler
         self.start()
         if self._connected.is_set():
             await self._consume(server_id, handler)
@@ -136,6 +166,8 @@ class RabbitBus:
                 routing_key=routing_key,
                 timeout=2,
             )
+        except DeliveryError:
+            raise
         except Exception as exc:  # aio-pika/aiormq raise many types when the link drops
             raise BusUnavailable(str(exc)) from exc
 
@@ -144,6 +176,39 @@ class RabbitBus:
 
     async def send(self, server_id: str, kind: Kind, payload: dict[str, Any], origin: str) -> None:
         await self._publish(self._direct, server_id, kind, payload, origin)
+
+    async def broadcast_global(self, kind: Kind, payload: dict[str, Any], origin: str) -> None:
+        await self._publish(self._global, "", kind, payload, origin)
+
+    async def present(self, server_id: str, names: set[str]) -> None:
+        """Bind and unbind our queue's player keys to match ``names``; a key whose change
+        failed is tried again the next time. aio-pika's robust queue binds what it has bound
+        again after a reconnect."""
+        queue, players = self._queues.get(server_id), self._players
+        if queue is None or players is None or not self._is_connected():
+            raise BusUnavailable("not connected to RabbitMQ")
+        bound = self._bound[server_id]
+        wanted = {key for name in names for key in player_keys(name, self._region)}
+        try:
+            for key in sorted(wanted - bound):
+                await queue.bind(players, routing_key=key, timeout=2)
+                bound.add(key)
+            for key in sorted(bound - wanted):
+                await queue.unbind(players, routing_key=key, timeout=2)
+                bound.discard(key)
+        except Exception as exc:
+            raise BusUnavailable(str(exc)) from exc
+
+    async def send_player(
+        self, name: str, region: str | None, kind: Kind, payload: dict[str, Any], origin: str
+    ) -> bool:
+        try:
+            await self._publish(
+                self._players_mandatory, player_key(name, region), kind, payload, origin
+            )
+        except DeliveryError:  # returned: no queue in any region is bound for that name
+            return False
+        return True
 
     def _on_link_lost(self, *_: Any) -> None:
         self._restored = False

@@ -75,6 +75,10 @@ class FaultProxy:
             await asyncio.gather(self._pipe(reader, upstream), self._pipe(up_reader, writer))
         except (OSError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # closed by :meth:`close`: end quietly (asyncio's stream server calls
+            # ``exception()`` on a handler task that ends cancelled, and logs what it raises)
+            pass
         finally:
             self._links.discard(task)
             for w in (writer, upstream):

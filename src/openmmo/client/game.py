@@ -219,8 +219,13 @@ class GameClient:
     async def inspect(self, ids: list[int]) -> Message:
         return await self.request({"type": "inspect", "ids": ids})
 
-    async def whisper(self, to: str, text: str) -> Message:
-        return await self.request({"type": "chat", "channel": "whisper", "to": to, "message": text})
+    async def whisper(self, to: str, text: str, region: str | None = None) -> Message:
+        """To the character named ``to``, in ``region`` (the ``region`` of its chat events)
+        or, by default, here first and then in any region."""
+        message: Message = {"type": "chat", "channel": "whisper", "to": to, "message": text}
+        if region is not None:
+            message["region"] = region
+        return await self.request(message)
 
     async def give(self, target_id: int, item: str, quantity: int) -> Message:
         return await self.request(

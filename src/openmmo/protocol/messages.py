@@ -8,6 +8,7 @@ model-driven because it runs for every move of every player (see docs/topics/per
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -20,6 +21,7 @@ MAX_TOKEN_CHARS = 4096
 MAX_QUANTITY = 1_000_000
 MAX_ITEM_CHARS = 32
 MAX_NAME_CHARS = 16
+_REGION = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")  # as REGIONS' names
 
 
 class ProtocolError(Exception):
@@ -70,6 +72,7 @@ class Chat:
     channel: ChatChannel
     message: str
     to: str | None = None  # the character name of a whisper
+    region: str | None = None  # the region the whisper's recipient plays in (None: any)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,12 +183,16 @@ def parse_client_message(
         return Attack(seq, _int(obj, "target_id", seq), _int(obj, "skill_id", seq))
     if kind == "chat":
         channel = _channel(obj, seq)
-        to = None
+        to = region = None
         if channel is ChatChannel.WHISPER:
             to = _str(obj, "to", seq)
             if not 0 < len(to) <= MAX_NAME_CHARS:
                 raise _bad(seq, "a whisper needs 'to': a character name")
-        return Chat(seq, channel, _str(obj, "message", seq), to)
+            if obj.get("region") is not None:
+                region = _str(obj, "region", seq)
+                if not _REGION.fullmatch(region):
+                    raise _bad(seq, "'region' must be a region name (a-z, 0-9, '-')")
+        return Chat(seq, channel, _str(obj, "message", seq), to, region)
     if kind == "ping":
         client_time = obj.get("client_time")
         if client_time is not None and not _is_finite_number(client_time):

@@ -43,17 +43,22 @@ class Everyone:
 Audience = Area | Private | Everyone
 
 
-def chat_event(channel: str, sender: int, name: str, message: str, time_ms: int) -> WireEvent:
-    return WireEvent(
-        {
-            "type": EventType.CHAT.value,
-            "channel": channel,
-            "from": sender,
-            "name": name,
-            "message": message,
-            "time_ms": time_ms,
-        }
-    )
+def chat_event(
+    channel: str, sender: int, name: str, message: str, time_ms: int, region: str | None = None
+) -> WireEvent:
+    """``region``: the speaker's, on the channels that cross regions (``global``, ``whisper``);
+    ``from`` is an id in that region."""
+    event: dict[str, object] = {
+        "type": EventType.CHAT.value,
+        "channel": channel,
+        "from": sender,
+        "name": name,
+        "message": message,
+        "time_ms": time_ms,
+    }
+    if region is not None:
+        event["region"] = region
+    return WireEvent(event)
 
 
 def announce_event(message: str) -> WireEvent:

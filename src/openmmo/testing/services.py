@@ -209,11 +209,26 @@ class ThrowawayPostgres(Throwaway):
 class ThrowawayRabbitMQ(Throwaway):
     name = "rabbitmq"
 
-    def __init__(self) -> None:
+    def __init__(self, plugins: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.dist_port = free_port()
         self.node = f"openmmo{self.port}@localhost"
-        (self.dir / "enabled_plugins").write_text("[].\n")
+        (self.dir / "enabled_plugins").write_text(f"[{','.join(plugins)}].\n")
+
+    def ctl(self, *args: str, input_text: str | None = None, timeout_s: float = 30.0) -> str:
+        """``rabbitmqctl`` on this node (``input_text`` on its stdin); its output (raises
+        with stderr when it fails)."""
+        done = subprocess.run(
+            ["rabbitmqctl", "-n", self.node, *args],
+            env=self.env(),
+            input=input_text,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {done.stderr.strip()[-500:]}")
+        return done.stdout
 
     def env(self) -> dict[str, str]:
         return {

@@ -16,6 +16,7 @@ from openmmo.replication.events import announce_event, chat_event
 
 if TYPE_CHECKING:
     from openmmo.zone.runtime import ZoneRuntime
+    from openmmo.zone.session import Session
 
 
 def handle(rt: ZoneRuntime, envelope: Envelope) -> None:
@@ -29,11 +30,12 @@ def handle(rt: ZoneRuntime, envelope: Envelope) -> None:
             str(payload["name"]),
             str(payload["message"]),
             int(str(payload["time_ms"])),
+            str(payload.get("region") or rt.config.region),
         )
         if envelope.kind is Kind.CHAT:
             rt.replicator.broadcast(event)
         else:
-            target = sessions.players.get(int(str(payload.get("to", -1))))
+            target = _recipient(rt, payload)
             if target is not None:
                 target.push_event(event)
     elif envelope.kind is Kind.ANNOUNCE:
@@ -43,6 +45,19 @@ def handle(rt: ZoneRuntime, envelope: Envelope) -> None:
     elif envelope.kind is Kind.HANDOFF:
         expires = rt.clock.time() + rt.tokens.ticket_ttl_s
         sessions.hold_seat(str(payload["transfer_id"]), int(str(payload["character_id"])), expires)
+
+
+def _recipient(rt: ZoneRuntime, payload: dict[str, object]) -> Session | None:
+    """A whisper's recipient: by id (sent here by the database's owner) or by name (by the
+    bus's player routes, maybe from another region)."""
+    players = rt.sessions.players
+    if "to" in payload:
+        return players.get(int(str(payload["to"])))
+    name = str(payload.get("to_name", "")).lower()
+    return next(
+        (s for s in players.values() if s.actor is not None and s.actor.name.lower() == name),
+        None,
+    )
 
 
 def _kick(rt: ZoneRuntime, payload: dict[str, object]) -> None:

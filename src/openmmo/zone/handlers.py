@@ -177,13 +177,14 @@ def on_chat(
         "name": session.actor.name,
         "message": text,
         "time_ms": time_ms,
+        "region": rt.config.region,
     }
     if msg.channel is ChatChannel.GLOBAL:
         rt.spawn(_publish(rt, session, msg.seq, Kind.CHAT, payload, None))
         return
     if msg.channel is ChatChannel.WHISPER:
         assert msg.to is not None
-        rt.spawn(_whisper(rt, session, msg.seq, msg.to, payload))
+        rt.spawn(_whisper(rt, session, msg, msg.to, payload))
         return
     event = chat_event(msg.channel.value, session.character_id, session.actor.name, text, time_ms)
     if msg.channel is ChatChannel.ZONE:
@@ -201,9 +202,10 @@ async def _publish(
     payload: dict[str, Any],
     server_id: str | None,
 ) -> None:
+    """Hand a chat line to the bus (to every region's servers when ``server_id`` is None)."""
     try:
         if server_id is None:
-            await rt.bus.broadcast(kind, payload, rt.config.server_id)
+            await rt.bus.broadcast_global(kind, payload, rt.config.server_id)
         else:
             await rt.bus.send(server_id, kind, payload, rt.config.server_id)
     except BusUnavailable:
@@ -216,22 +218,38 @@ async def _publish(
 
 
 async def _whisper(
-    rt: ZoneRuntime, session: Session, seq: int, to: str, payload: dict[str, Any]
+    rt: ZoneRuntime, session: Session, msg: Chat, to: str, payload: dict[str, Any]
 ) -> None:
+    """To the server the database says the recipient plays on, in this region; else (another
+    region named, or not playing here, or the database down) to wherever a character of that
+    name is present, by the bus's player routes."""
+    seq = msg.seq
+    if msg.region in (None, rt.config.region):
+        try:
+            target = await rt.storage.character_by_name(to)
+            owner = (
+                None
+                if target is None
+                else await rt.storage.owner_of(target.character_id, rt.clock.time())
+            )
+        except StorageUnavailable:
+            target = owner = None
+        if target is not None and owner is not None:
+            payload = {**payload, "to": target.character_id}
+            await _publish(rt, session, seq, Kind.WHISPER, payload, owner)
+            return
+    payload = {**payload, "to_name": to, "to_region": msg.region}
     try:
-        target = await rt.storage.character_by_name(to)
-        owner = (
-            None
-            if target is None
-            else await rt.storage.owner_of(target.character_id, rt.clock.time())
-        )
-    except StorageUnavailable:
+        sent = await rt.bus.send_player(to, msg.region, Kind.WHISPER, payload, rt.config.server_id)
+    except BusUnavailable:
         rt.sessions.send_error(session, ErrorCode.UNAVAILABLE, "whispers are unavailable", seq)
         return
-    if target is None or owner is None:
-        rt.sessions.send_error(session, ErrorCode.PLAYER_OFFLINE, f"{to} is not in the world", seq)
+    if not sent:
+        where = "in the world" if msg.region is None else f"in region {msg.region}"
+        rt.sessions.send_error(session, ErrorCode.PLAYER_OFFLINE, f"{to} is not {where}", seq)
         return
-    await _publish(rt, session, seq, Kind.WHISPER, {**payload, "to": target.character_id}, owner)
+    BUS_MESSAGES.labels("out", Kind.WHISPER.value).inc()
+    rt.sessions.send(session, Ack(seq))
 
 
 def _near(rt: ZoneRuntime, session: Session) -> list[Session]:

@@ -86,6 +86,7 @@ class HookLimits:
 class ZoneConfig:
     server_id: str
     ws_url: str
+    region: str = "local"  # where global chat and whispers say their speaker plays
     max_players: int = 1000
     tick_interval_s: float = 0.05
     snapshot_interval_s: float = 0.1

@@ -15,7 +15,7 @@ import socket
 
 from picows import ws_create_server
 
-from openmmo.bus import Bus, Envelope, Kind
+from openmmo.bus import Bus, BusUnavailable, Envelope, Kind
 from openmmo.clock import Clock
 from openmmo.directory import ChannelInfo, Directory, DirectoryUnavailable
 from openmmo.logs import get_logger
@@ -39,6 +39,9 @@ log = get_logger("openmmo.zone")
 # the fencing epoch voids whatever a zombie that wakes up still tries to save.
 HEARTBEAT_INTERVAL_S = 0.5
 OWNERSHIP_LEASE_S = 2.0
+# How often the bus is told who plays here (whispers from other regions find a character
+# that joined at most this long ago).
+PRESENCE_INTERVAL_S = 0.5
 
 
 class ZoneServer:
@@ -113,6 +116,7 @@ class ZoneServer:
             loops = [
                 tg.create_task(run_fixed_rate(rt.config.tick_interval_s, rt.tick, self.clock)),
                 tg.create_task(self._heartbeat()),
+                tg.create_task(self._presence()),
                 tg.create_task(rt.checkpointer.run(self.save_interval_s, rt.play.online_progress)),
                 tg.create_task(
                     rt.checkpointer.run_checkpoints(
@@ -254,6 +258,25 @@ class ZoneServer:
             await asyncio.gather(
                 self._renew_lease(interval * 2), self._beat_directory(interval * 2)
             )
+
+    async def _presence(self) -> None:
+        """Keep the bus's routes to the characters playing here (:meth:`Bus.present`)."""
+        told: set[str] | None = None
+        failing = False
+        while True:
+            await asyncio.sleep(PRESENCE_INTERVAL_S)
+            players = self.runtime.sessions.players.values()
+            names = {s.actor.name for s in players if s.actor is not None}
+            if names == told:
+                continue
+            try:
+                await self.bus.present(self.runtime.config.server_id, names)
+            except BusUnavailable as exc:  # the broker is away: try again next round
+                if not failing:
+                    log.warning("presence_failed", error=str(exc)[:200])
+                failing, told = True, None
+                continue
+            failing, told = False, names
 
     async def _beat_directory(self, timeout_s: float) -> None:
         try:
