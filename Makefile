@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install up test lint typecheck unit e2e docs services tools sync-monitoring bench bench-tools bench-peers chaos container-test clean
+.PHONY: help install up test lint typecheck unit e2e docs services tools sync-monitoring bench bench-regions bench-tools bench-peers chaos container-test clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ bench: $(STAMP) services bench-tools  ## Benchmarks (minutes): tick cost, bandwi
 	$(BIN)/python benchmarks/http_gateway.py
 	$(BIN)/python benchmarks/cross_server.py
 	$(BIN)/python benchmarks/crowd.py --bots 5000 --movers 1000
+
+bench-regions: $(STAMP) services  ## Three regions in network namespaces, delays between them (root, ~1 min).
+	$(BIN)/python benchmarks/regions_netns.py
 
 bench-tools:  ## What the benchmarks run besides Python: wrk (Debian), and gcc for the C reference.
 	@command -v wrk >/dev/null || { echo "bench-tools: apt-get install wrk"; \

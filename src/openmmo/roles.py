@@ -160,6 +160,9 @@ async def up_main(
         matchmaker = build_matchmaker(shared)
         async with asyncio.TaskGroup() as tg:
             serving = tg.create_task(http.serve())
+            probing = tg.create_task(
+                probe_regions(service.regions, settings.region_probe_interval_s)
+            )
             zone_stop = asyncio.Event()
             for zone in zones:
                 tg.create_task(zone.run(zone_stop))
@@ -173,6 +176,7 @@ async def up_main(
             announce(_places(settings, http, zones))
             await stop.wait()
             shared.health.draining = True
+            probing.cancel()
             zone_stop.set()
             http.stop()
             await serving

@@ -88,3 +88,15 @@ def test_bad_faults_are_refused():
         proxy.set_faults(latency_s=-1)
     with pytest.raises(ValueError):
         proxy.set_faults(loss=1.5)
+
+
+async def test_the_latency_can_depend_on_where_the_client_comes_from(echo):
+    proxy = FaultProxy("127.0.0.1", echo, latency_by_peer={"127.0.0.2": 0.1})
+    await proxy.start()
+    near = await asyncio.open_connection("127.0.0.1", proxy.port)
+    far = await asyncio.open_connection("127.0.0.1", proxy.port, local_addr=("127.0.0.2", 0))
+    assert await _round_trip(*near) < 0.1
+    assert 0.2 <= await _round_trip(*far) < 0.5  # 0.1 s each way
+    for _, writer in (near, far):
+        writer.close()
+    await proxy.close()

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -25,6 +26,11 @@ pytestmark = pytest.mark.e2e
 NAMES = ("a", "b", "c")
 RTT_S = {frozenset("ab"): 0.020, frozenset("ac"): 0.080, frozenset("bc"): 0.150}  # + own: 0
 _ids = itertools.count(1)
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
 
 
 def percentile(values, q):
@@ -59,7 +65,19 @@ class Regions:
             thread.start()
         for thread in starting:
             thread.join()
-        listed = [{"name": n, "gateway_url": f"http://{n}.invalid"} for n in NAMES]
+        self.worlds = {
+            name: LocalWorld(
+                self.tmp_path / name,
+                zones=1,
+                env={
+                    "REGION": name,
+                    "RABBITMQ_URL": self.rabbits[name].url,
+                    "REGION_PROBE_INTERVAL_S": "0.5",
+                },
+            )
+            for name in NAMES
+        }
+        listed = [{"name": n, "gateway_url": w.gateway_url} for n, w in self.worlds.items()]
         for down in NAMES:
             upstreams = []
             for up in NAMES:
@@ -79,16 +97,15 @@ class Regions:
                 timeout=60,
             ).stdout
             self.rabbits[down].ctl("import_definitions", input_text=written)
-        for name in NAMES:
-            world = LocalWorld(
-                self.tmp_path / name,
-                zones=1,
-                env={"REGION": name, "RABBITMQ_URL": self.rabbits[name].url},
-            )
+        for world in self.worlds.values():
+            world.extra_env["REGIONS"] = json.dumps(listed)
             world.start(60)
-            self.worlds[name] = world
         for name, rabbit in self.rabbits.items():
             assert eventually(lambda r=rabbit: links_running(r), 30), f"{name}'s links"
+        # `openmmo up` probes the other regions as a gateway does (it did not, at first)
+        for name, world in self.worlds.items():
+            url = f"{world.gateway_url}/api/regions"
+            assert eventually(lambda u=url: all(r["up"] for r in get(u)["regions"]), 20), name
 
     def stop(self):
         codes = {name: world.stop() for name, world in self.worlds.items()}

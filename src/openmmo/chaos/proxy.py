@@ -6,6 +6,9 @@
   segment costs the application (the bytes are never lost: TCP retransmits them).
 - ``partitioned``: nothing is forwarded and new connections are accepted but go nowhere, as
   behind a network partition (peers wait for their own timeouts; nothing is refused).
+- ``latency_by_peer``: a connection from one of these addresses gets its latency instead of
+  ``latency_s`` (one public address for a region, the delay by where the client is, as
+  geography would have it).
 
 Chunks of one direction are delivered in order whatever their delays.
 """
@@ -21,8 +24,18 @@ RETRANSMIT_S = 0.2  # Linux's minimum retransmission timeout
 
 
 class FaultProxy:
-    def __init__(self, target_host: str, target_port: int, rng: random.Random | None = None):
+    def __init__(
+        self,
+        target_host: str,
+        target_port: int,
+        rng: random.Random | None = None,
+        *,
+        host: str = "127.0.0.1",
+        latency_by_peer: dict[str, float] | None = None,
+    ):
         self.target = (target_host, target_port)
+        self.host = host
+        self.latency_by_peer = latency_by_peer or {}
         self.latency_s = 0.0
         self.loss = 0.0
         self.partitioned = False
@@ -34,7 +47,7 @@ class FaultProxy:
         self._healed.set()
 
     async def start(self) -> int:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._accept, self.host, 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 
@@ -72,7 +85,11 @@ class FaultProxy:
             sock = upstream.get_extra_info("socket")
             if sock is not None:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            await asyncio.gather(self._pipe(reader, upstream), self._pipe(up_reader, writer))
+            peer = writer.get_extra_info("peername")
+            latency = self.latency_by_peer.get(peer[0]) if peer else None
+            await asyncio.gather(
+                self._pipe(reader, upstream, latency), self._pipe(up_reader, writer, latency)
+            )
         except (OSError, asyncio.IncompleteReadError):
             pass
         except asyncio.CancelledError:
@@ -86,7 +103,12 @@ class FaultProxy:
                     with contextlib.suppress(Exception):
                         w.close()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        latency_s: float | None = None,
+    ) -> None:
         """Forward one direction: each chunk leaves ``latency`` (+ a retransmission, for the
         lost share) after it arrived, in order; nothing moves while partitioned."""
         loop = asyncio.get_running_loop()
@@ -111,7 +133,7 @@ class FaultProxy:
         try:
             while True:
                 chunk = await reader.read(65536)
-                delay = self.latency_s
+                delay = self.latency_s if latency_s is None else latency_s
                 if chunk and self.loss and self.rng.random() < self.loss:
                     delay += RETRANSMIT_S
                 await queue.put((loop.time() + delay, chunk))

@@ -66,6 +66,7 @@ class Throwaway(abc.ABC):
     brings it back on the same port (and, where the server keeps data, the same data)."""
 
     name = "server"
+    host = "127.0.0.1"  # where it listens (and is waited for)
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -82,7 +83,7 @@ class Throwaway(abc.ABC):
             self.command(), stdout=log, stderr=log, start_new_session=True, env=self.env()
         )
         log.close()
-        wait_port(self.port, timeout_s)
+        wait_port(self.port, timeout_s, self.host)
 
     def env(self) -> dict[str, str]:
         return dict(os.environ)
@@ -209,17 +210,34 @@ class ThrowawayPostgres(Throwaway):
 class ThrowawayRabbitMQ(Throwaway):
     name = "rabbitmq"
 
-    def __init__(self, plugins: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        plugins: tuple[str, ...] = (),
+        *,
+        host: str = "127.0.0.1",
+        netns: str | None = None,
+        config: str = "",
+    ) -> None:
+        """``netns``: run in that network namespace (``ip netns exec``), listening on
+        ``host`` there; ``config``: the lines of its ``rabbitmq.conf``."""
         super().__init__()
+        self.host = host
+        self.prefix = ["ip", "netns", "exec", netns] if netns else []
         self.dist_port = free_port()
         self.node = f"openmmo{self.port}@localhost"
         (self.dir / "enabled_plugins").write_text(f"[{','.join(plugins)}].\n")
+        if config:
+            (self.dir / "rabbitmq.conf").write_text(config)
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        super().start(timeout_s)
+        self.ctl("await_startup", timeout_s=timeout_s)  # the port opens before the app runs
 
     def ctl(self, *args: str, input_text: str | None = None, timeout_s: float = 30.0) -> str:
         """``rabbitmqctl`` on this node (``input_text`` on its stdin); its output (raises
         with stderr when it fails)."""
         done = subprocess.run(
-            ["rabbitmqctl", "-n", self.node, *args],
+            [*self.prefix, "rabbitmqctl", "-n", self.node, *args],
             env=self.env(),
             input=input_text,
             capture_output=True,
@@ -236,7 +254,7 @@ class ThrowawayRabbitMQ(Throwaway):
             "RABBITMQ_NODENAME": self.node,
             "RABBITMQ_NODE_PORT": str(self.port),
             "RABBITMQ_DIST_PORT": str(self.dist_port),
-            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_IP_ADDRESS": self.host,
             "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
             "RABBITMQ_LOG_BASE": str(self.dir / "log"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
@@ -246,7 +264,7 @@ class ThrowawayRabbitMQ(Throwaway):
 
     def command(self) -> list[str]:
         _unprivileged(self.dir, "rabbitmq")  # the Debian wrapper switches to that user
-        return ["rabbitmq-server"]
+        return [*self.prefix, "rabbitmq-server"]
 
     def kill(self) -> None:
         pid_file = self.dir / "pid"
@@ -258,4 +276,4 @@ class ThrowawayRabbitMQ(Throwaway):
 
     @property
     def url(self) -> str:
-        return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+        return f"amqp://guest:guest@{self.host}:{self.port}/"
