@@ -134,7 +134,14 @@ def test_a_held_out_day_is_covered_without_running_far_beyond_it(prometheus):
     reactive, cron, predictive = day.outcomes
     assert predictive.under_capacity_minutes == 0, day.figures()
     assert reactive.under_capacity_minutes > 0  # what the prediction is for
-    assert predictive.pod_hours < cron.pod_hours, day.figures()
+    # no other policy both covers the day and spends less (which of the two a fixed cron
+    # window misses depends on the weekday: short on a weekend's higher peak, dearer on a
+    # weekday's; the history ends today, so the held-out day is yesterday)
+    for other in (reactive, cron):
+        assert other.under_capacity_minutes > 0 or other.pod_hours >= predictive.pod_hours, (
+            other.policy,
+            day.figures(),
+        )
     for a in range(0, len(day.players), 6):  # every half hour: at most the margin beyond
         peak = day.players[a : a + 6].max()
         assert predictive.channels[a : a + 6].max() <= math.ceil(peak * 1.2 * 1.1 / 700)
