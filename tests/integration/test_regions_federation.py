@@ -7,19 +7,13 @@ and catches up when the link heals."""
 
 import asyncio
 import itertools
-import json
-import subprocess
-import sys
-import threading
 import time
-import urllib.request
 
 import pytest
 
-from openmmo.chaos.proxy import FaultProxy
 from openmmo.client import GameClient, GameError, GatewayClient
-from openmmo.testing.local import LocalWorld, eventually
-from openmmo.testing.services import ThrowawayRabbitMQ
+from openmmo.testing.local import eventually
+from openmmo.testing.regions import FederatedRegions
 
 pytestmark = pytest.mark.e2e
 
@@ -28,98 +22,14 @@ RTT_S = {frozenset("ab"): 0.020, frozenset("ac"): 0.080, frozenset("bc"): 0.150}
 _ids = itertools.count(1)
 
 
-def get(url):
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())
-
-
 def percentile(values, q):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def links_running(rabbit):
-    """Whether all four links (two exchanges from two upstreams) of a broker are up."""
-    status = json.loads(rabbit.ctl("federation_status", "--formatter", "json") or "[]")
-    return sum(1 for link in status if link.get("status") == "running") == 4
-
-
-class Regions:
-    def __init__(self, tmp_path):
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        self.rabbits = {name: ThrowawayRabbitMQ(("rabbitmq_federation",)) for name in NAMES}
-        self.proxies = {}  # (downstream, upstream) -> the proxy downstream's link goes through
-        self.worlds = {}
-        self.tmp_path = tmp_path
-
-    def _run(self, coroutine):
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)
-
-    def start(self):
-        starting = [
-            threading.Thread(target=r.start, kwargs={"timeout_s": 60})
-            for r in self.rabbits.values()
-        ]
-        for thread in starting:
-            thread.start()
-        for thread in starting:
-            thread.join()
-        self.worlds = {
-            name: LocalWorld(
-                self.tmp_path / name,
-                zones=1,
-                env={
-                    "REGION": name,
-                    "RABBITMQ_URL": self.rabbits[name].url,
-                    "REGION_PROBE_INTERVAL_S": "0.5",
-                },
-            )
-            for name in NAMES
-        }
-        listed = [{"name": n, "gateway_url": w.gateway_url} for n, w in self.worlds.items()]
-        for down in NAMES:
-            upstreams = []
-            for up in NAMES:
-                if up == down:
-                    continue
-                proxy = FaultProxy("127.0.0.1", self.rabbits[up].port)
-                self._run(proxy.start())
-                proxy.set_faults(latency_s=RTT_S[frozenset(down + up)] / 2)
-                self.proxies[down, up] = proxy
-                upstreams += ["--upstream", f"{up}=amqp://guest:guest@127.0.0.1:{proxy.port}/"]
-            written = subprocess.run(
-                [sys.executable, "-m", "openmmo", "federation-definitions", *upstreams],
-                env={"REGION": down, "REGIONS": json.dumps(listed), "PATH": "/usr/bin:/bin"},
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=60,
-            ).stdout
-            self.rabbits[down].ctl("import_definitions", input_text=written)
-        for world in self.worlds.values():
-            world.extra_env["REGIONS"] = json.dumps(listed)
-            world.start(60)
-        for name, rabbit in self.rabbits.items():
-            assert eventually(lambda r=rabbit: links_running(r), 30), f"{name}'s links"
-        # `openmmo up` probes the other regions as a gateway does (it did not, at first)
-        for name, world in self.worlds.items():
-            url = f"{world.gateway_url}/api/regions"
-            assert eventually(lambda u=url: all(r["up"] for r in get(u)["regions"]), 20), name
-
-    def stop(self):
-        codes = {name: world.stop() for name, world in self.worlds.items()}
-        for proxy in self.proxies.values():
-            self._run(proxy.close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        for rabbit in self.rabbits.values():
-            rabbit.close()
-        return codes
-
-
 @pytest.fixture(scope="module")
 def regions(tmp_path_factory):
-    world = Regions(tmp_path_factory.mktemp("regions"))
+    world = FederatedRegions(tmp_path_factory.mktemp("regions"), RTT_S)
     try:
         world.start()
         yield world
@@ -182,23 +92,13 @@ async def test_global_chat_reaches_every_region_each_path_within_its_delay(playe
     print("cross-region global chat:\n  " + "\n  ".join(lines))
 
 
-def routed_on(rabbit, key):
-    """Whether the broker has a binding for ``key`` on the players exchange (a local queue's,
-    or a federation link's carrying another region's)."""
-    listed = rabbit.ctl("list_bindings", "source_name", "routing_key", "--formatter", "json")
-    return any(
-        b["source_name"] == "openmmo.players" and b["routing_key"] == key
-        for b in json.loads(listed)
-    )
-
-
 async def test_a_whisper_finds_its_recipient_in_whatever_region_it_plays(regions, player):
     a, _a_name, a_id = await player("a")
     c, c_name, _ = await player("c")
     # c's server tells its broker who plays there every 0.5 s; federation carries the route
     # to a's broker
     key = f"n.{c_name.lower()}"
-    assert await asyncio.to_thread(eventually, lambda: routed_on(regions.rabbits["a"], key), 10)
+    assert await asyncio.to_thread(eventually, lambda: regions.routed_on("a", key), 10)
     await a.whisper(c_name.lower(), "found you")
     heard = await c.wait_event(lambda e: e.get("message") == "found you")
     assert (heard["channel"], heard["from"], heard["region"]) == ("whisper", a_id, "a")
@@ -225,7 +125,6 @@ async def test_a_region_cut_off_chats_at_home_and_hears_the_others_when_healed(r
         with pytest.raises(TimeoutError):
             await b.wait_event(lambda e: e.get("message") == "while b is away", timeout_s=1)
     finally:
-        for (down, up), proxy in regions.proxies.items():
-            proxy.set_faults(latency_s=RTT_S[frozenset(down + up)] / 2)
+        regions.heal()
     # held by the link for its message TTL, delivered when it is back
     await b.wait_event(lambda e: e.get("message") == "while b is away", timeout_s=15)

@@ -5,7 +5,8 @@ import { test } from "node:test";
 
 import { decode, encode } from "../../src/openmmo/web/static/vendor/msgpack/index.mjs";
 import {
-  DeltaView, GameLink, SUBPROTOCOLS, backoffMs, decodeEntities,
+  DeltaView, GameLink, SUBPROTOCOLS, backoffMs, chooseRegion, decodeEntities, sleep,
+  whisperTarget,
 } from "../../src/openmmo/web/static/net.mjs";
 
 // A WebSocket stand-in: remembers what the link offered and sent.
@@ -316,4 +317,65 @@ test("v2 keepalives (one a second) keep the link; 3 s of silence cuts it", () =>
   l.lastHeard = performance.now() - 3100;
   l.checkSilence();
   assert.notEqual(ws.readyState, FakeSocket.OPEN);
+});
+
+test("chooseRegion times every region that is up and takes the gateway's advice for the nearest", async () => {
+  const regions = [
+    { name: "a", up: true, this: true, gateway_url: "http://a", ping_url: "http://a/api/ping" },
+    { name: "b", up: true, this: false, gateway_url: "http://b", ping_url: "http://b/api/ping" },
+    { name: "c", up: false, this: false, gateway_url: "http://c", ping_url: "http://c/api/ping" },
+  ];
+  const asked = [];
+  const api = {
+    async request(method, path) {
+      asked.push(path);
+      const hint = new URL(path, "http://x").searchParams.get("region");
+      return { region: "a", recommended: hint ?? "a", reason: hint ? "hint" : "own", regions };
+    },
+  };
+  const pinged = [];
+  const fetchImpl = async (url, options) => {
+    pinged.push([url, options.mode]);
+    await sleep(url.startsWith("http://b") ? 2 : 60); // b is nearer than this gateway's own
+    return {};
+  };
+  const choice = await chooseRegion(api, { fetchImpl, pings: 3 });
+  assert.deepEqual(asked, ["/api/regions", "/api/regions?region=b"]);
+  assert.equal(choice.recommended, "b");
+  assert.equal(choice.gateway_url, "http://b");
+  assert.equal(choice.region, "a");
+  assert.ok(!pinged.some(([url]) => url.startsWith("http://c")), "a region that is down is not pinged");
+  assert.ok(pinged.every(([, mode]) => mode === "no-cors"));
+  assert.deepEqual(Object.keys(choice.rtt_ms).sort(), ["a", "b"]);
+});
+
+test("chooseRegion with one region asks nothing more and pings nothing", async () => {
+  const regions = [{ name: "local", up: true, this: true, gateway_url: "", ping_url: "/api/ping" }];
+  const api = { request: async () => ({ region: "local", recommended: "local", reason: "own", regions }) };
+  const choice = await chooseRegion(api, { fetchImpl: () => assert.fail("pinged") });
+  assert.equal(choice.recommended, "local");
+  assert.deepEqual(choice.rtt_ms, {});
+});
+
+test("a region that does not answer its ping is not timed and not chosen", async () => {
+  const regions = [
+    { name: "a", up: true, ping_url: "http://a/api/ping", gateway_url: "http://a" },
+    { name: "b", up: true, ping_url: "http://b/api/ping", gateway_url: "http://b" },
+  ];
+  const api = {
+    async request(method, path) {
+      const hint = new URL(path, "http://x").searchParams.get("region");
+      return { region: "a", recommended: hint ?? "a", reason: "hint", regions };
+    },
+  };
+  const fetchImpl = (url) => (url.startsWith("http://b") ? Promise.reject(new TypeError("refused")) : Promise.resolve({}));
+  const choice = await chooseRegion(api, { fetchImpl });
+  assert.deepEqual(Object.keys(choice.rtt_ms), ["a"]);
+  assert.equal(choice.recommended, "a");
+});
+
+test("a whisper target may name the region after an @", () => {
+  assert.deepEqual(whisperTarget("Aria"), { to: "Aria" });
+  assert.deepEqual(whisperTarget("Aria@eu-west"), { to: "Aria", region: "eu-west" });
+  assert.deepEqual(whisperTarget("@odd"), { to: "@odd" });
 });

@@ -71,6 +71,57 @@ export class Api {
   post(path, body = {}) { return this.request("POST", path, body); }
 }
 
+function withTimeout(promise, ms) {
+  let timer;
+  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error("timeout")), ms); });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The region to play in, chosen as the Python client does (docs/howto/regions.md): this
+ * gateway's list (`GET /api/regions`), each region that is up timed by its `ping_url` (the
+ * median of `pings`; another region's ping is cross-origin, so it is fetched `no-cors`: the
+ * answer is opaque, but when it arrives is the round trip), then the gateway's advice for the
+ * nearest (`?region=`). `{region (this gateway's), recommended, reason, gateway_url (of the
+ * recommended one), rtt_ms, regions}`; `recommended` null when no region is up.
+ */
+export async function chooseRegion(api, {
+  pings = 3, timeoutMs = 2000, fetchImpl = (...a) => globalThis.fetch(...a),
+  now = () => performance.now(),
+} = {}) {
+  const get = (query) => api.request("GET", `/api/regions${query}`, undefined, { auth: false });
+  let advice = await get("");
+  const rtt_ms = {};
+  if (advice.regions.length > 1) {
+    await Promise.all(advice.regions.filter((r) => r.up).map(async (r) => {
+      const times = [];
+      for (let i = 0; i < pings; i += 1) {
+        const started = now();
+        try {
+          await withTimeout(fetchImpl(r.ping_url, { mode: "no-cors", cache: "no-store" }), timeoutMs);
+          times.push(now() - started);
+        } catch { /* not answering: not timed */ }
+      }
+      times.sort((a, b) => a - b);
+      if (times.length) rtt_ms[r.name] = times[Math.floor(times.length / 2)];
+    }));
+    const nearest = Object.keys(rtt_ms).sort((a, b) => rtt_ms[a] - rtt_ms[b])[0];
+    if (nearest) advice = await get(`?region=${encodeURIComponent(nearest)}`);
+  }
+  const chosen = advice.regions.find((r) => r.name === advice.recommended);
+  return {
+    region: advice.region, recommended: advice.recommended, reason: advice.reason,
+    gateway_url: chosen?.gateway_url ?? null, rtt_ms, regions: advice.regions,
+  };
+}
+
+/** "Name@region" → {to, region}; a plain name → {to}. */
+export function whisperTarget(text) {
+  const at = text.lastIndexOf("@");
+  if (at <= 0) return { to: text };
+  return { to: text.slice(0, at), region: text.slice(at + 1) };
+}
+
 export function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
 
 /** Full-jitter exponential backoff (§2.7): attempt n waits U[0, min(8 s, 0.25 s × 2^n)]. */

@@ -1,5 +1,5 @@
 // The browser client: log in, pick a character, play. Speaks docs/reference/protocol.md.
-import { Api, GameLink } from "./net.mjs";
+import { Api, GameLink, chooseRegion, whisperTarget } from "./net.mjs";
 
 const $ = (id) => document.getElementById(id);
 const api = new Api();
@@ -27,6 +27,7 @@ export const state = {
   names: new Map(), asked: new Set(), inventory: {}, stats: {}, xp: 0,
   chat: [], target: null, local: null, lastSent: null, keys: new Set(), goal: null,
   lastInput: 0, floaters: [], cooldowns: new Map(), scale: 6, snapshots: 0,
+  region: null, // {region (this gateway's), recommended, gateway_url, rtt_ms, regions}
 };
 window.openmmo = { state, api };
 
@@ -43,6 +44,28 @@ function deviceId() {
   }
   return id;
 }
+
+// --- regions: offer the nearest one (docs/howto/regions.md) ----------------------------------
+async function showRegion() {
+  const choice = await chooseRegion(api).catch(() => null);
+  state.region = choice;
+  if (!choice || choice.regions.length < 2) return;
+  const box = $("region");
+  const pings = choice.regions.map((r) => {
+    const ms = choice.rtt_ms[r.name];
+    return `${r.name} ${!r.up ? "down" : ms === undefined ? "?" : `${Math.round(ms)} ms`}`;
+  });
+  box.replaceChildren(`Region ${choice.region} · ${pings.join(" · ")}`);
+  if (choice.recommended && choice.recommended !== choice.region && choice.gateway_url) {
+    const link = document.createElement("a");
+    link.id = "nearer";
+    link.href = `${choice.gateway_url}/play`;
+    link.textContent = `Play in ${choice.recommended} (nearer) →`;
+    box.append(document.createElement("br"), link);
+  }
+  box.hidden = false;
+}
+showRegion();
 
 $("guest").onclick = async () => {
   try {
@@ -198,7 +221,13 @@ function onMessage(msg) {
 
 function onEvent(ev) {
   switch (ev.type) {
-    case "chat": addChat(ev.channel, ev.name, ev.message); break;
+    case "chat": {
+      // from another region: name@region, as a whisper back would be addressed
+      const here = state.region?.region;
+      const away = ev.region && here && ev.region !== here;
+      addChat(ev.channel, away ? `${ev.name}@${ev.region}` : ev.name, ev.message);
+      break;
+    }
     case "hit": floater(ev.target, `-${ev.damage}`, "#ff8a80"); break;
     case "death":
       if (ev.entity === state.self) system("you died; respawning in 5 s");
@@ -258,12 +287,14 @@ async function sendChat() {
   if (!message || !state.link) return;
   const channel = $("chat-channel").value;
   const msg = { type: "chat", channel, message };
-  if (channel === "whisper") msg.to = $("chat-to").value;
+  if (channel === "whisper") Object.assign(msg, whisperTarget($("chat-to").value.trim()));
   $("chat-text").value = "";
   $("map").focus();
   const reply = await state.link.request(msg).catch(() => null);
   if (reply?.type === "ack" && reply.result?.reply) system(reply.result.reply);
-  if (reply?.type === "ack" && channel === "whisper") addChat("whisper", `to ${msg.to}`, message);
+  if (reply?.type === "ack" && channel === "whisper") {
+    addChat("whisper", `to ${$("chat-to").value.trim()}`, message);
+  }
 }
 
 function renderInventory() {
