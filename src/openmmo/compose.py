@@ -152,6 +152,7 @@ async def open_shared(
         key_ring(settings),
         clock,
         issuer=settings.jwt_issuer,
+        region=settings.region,
         access_ttl_s=settings.access_token_ttl_s,
         ticket_ttl_s=settings.join_ticket_ttl_s,
     )

@@ -99,3 +99,19 @@ def test_rotation_keeps_retired_keys_verifying():
     dropped = service(clock, KeyRing("k2", OTHER))
     with pytest.raises(TokenError):
         dropped.verify_access(token)
+
+
+def test_a_region_refuses_the_tokens_of_another_and_takes_those_without_one():
+    keys = KeyRing("k1", SECRET)
+    clock = ManualClock()
+    a = TokenService(keys, clock, region="eu-west")
+    b = TokenService(keys, clock, region="us-east")
+    token = a.issue_access(5, "aria")
+    assert a.verify_access(token).account_id == 5
+    with pytest.raises(TokenError, match="issued in region 'eu-west'"):
+        b.verify_access(token)
+    ticket = a.issue_join_ticket(5, "aria", 1, "town-1", 9)
+    with pytest.raises(TokenError, match="log in to this region"):
+        b.verify_join_ticket(ticket)
+    older = TokenService(keys, clock).issue_access(5, "aria")  # before regions: no claim
+    assert b.verify_access(older).account_id == 5

@@ -1280,3 +1280,29 @@ def test_notes_render(helm, tmp_path):
         assert "MATCHMAKER (Deployment openmmo-matchmaker" in notes, notes
         assert "openmmo:mm:q:<mode>" in notes and "WARNING" not in notes, notes
         assert "<no value>" not in notes and "change-me" not in notes, notes
+
+
+def test_a_gateway_of_several_regions_may_probe_the_others(helm):
+    """With REGIONS, the gateway probes the other regions' ping URLs: the default deny would
+    make every other region look down. Only the gateway, only those ports."""
+    regions = [
+        {"name": "eu-west", "gateway_url": "https://eu.play.example"},
+        {"name": "us-east", "gateway_url": "https://us.play.example"},
+        {
+            "name": "ap",
+            "gateway_url": "https://ap.play.example",
+            "ping_url": "http://ping.ap:8443/p",
+        },
+        {"name": "lab", "gateway_url": "http://lab.play.example"},
+    ]
+    values = json.dumps(regions)
+    docs = helm.render("--set", "config.region=eu-west", "--set-json", f"config.regions={values}")
+    policy = named(docs, "NetworkPolicy", "openmmo-gateway-regions")["spec"]
+    assert policy["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "gateway"
+    assert policy["policyTypes"] == ["Egress"]
+    assert sorted(p["port"] for rule in policy["egress"] for p in rule["ports"]) == [80, 443, 8443]
+    assert not [
+        p
+        for p in of_kind(helm.render(), "NetworkPolicy")
+        if p["metadata"]["name"] == "openmmo-gateway-regions"
+    ], "one region: nothing to probe"

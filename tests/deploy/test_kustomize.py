@@ -33,10 +33,12 @@ COMPONENTS = (
     "karpenter",
     "backup",
     "predictive-scaling",
+    "multi-region",
 )
 # applied on their own, outside a world (log-shipping: one agent per node for every world)
 CLUSTER_LEVEL = ("argocd", "velero", "karpenter", "log-shipping")
 TEST_NAMESPACE = "openmmo-test"
+REGION = "REGION=eu-west-1"
 SECRET_KEYS = {"DATABASE_URL", "REDIS_URL", "RABBITMQ_URL", "JWT_SECRET"}
 # API groups served by Kubernetes itself: kubernetes-validate knows their schemas
 BUILTIN_GROUPS = {
@@ -106,6 +108,10 @@ def with_base(tmp, component):
                 ],
                 "secretGenerator": [
                     {"name": "openmmo-secrets", "envs": ["secrets.env"]},
+                ],
+                # the region the overlay runs in (the multi-region component needs it)
+                "configMapGenerator": [
+                    {"name": "openmmo-config", "behavior": "merge", "literals": [REGION]},
                 ],
             }
         )
@@ -967,3 +973,34 @@ def test_log_shipping_runs_on_every_node_from_its_own_privileged_namespace(rende
     port = render.get("ConfigMap", destination)["data"]["LOKI_PORT"]
     egress = render.get("NetworkPolicy", "log-shipping")["spec"]["egress"]
     assert int(port) in {p["port"] for rule in egress for p in rule["ports"]}
+
+
+def test_one_region_of_several_probes_the_others_and_claims_the_global_name(tmp_path):
+    docs = [d for d in yaml.safe_load_all(build(with_base(tmp_path, "multi-region"))) if d]
+    ingress = next(d for d in docs if d["kind"] == "Ingress")
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["external-dns.alpha.kubernetes.io/set-identifier"] == "eu-west-1"
+    assert annotations["external-dns.alpha.kubernetes.io/aws-region"] == "eu-west-1"
+    regional, global_ = ingress["spec"]["rules"]
+    assert global_["host"] == "play.openmmo.example"
+    assert global_["http"] == regional["http"], "the same routes (no /metrics, no /health)"
+    assert "play.openmmo.example" in ingress["spec"]["tls"][0]["hosts"]
+    policy = next(d for d in docs if d["metadata"]["name"] == "gateway-regions-egress")
+    assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "gateway"
+    assert policy["spec"]["egress"] == [{"ports": [{"protocol": "TCP", "port": 443}]}]
+    # an overlay that forgets its REGION does not build (the records would collide)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    to = Path(os.path.relpath(KUSTOMIZE, bare))
+    (bare / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [str(to / "base")],
+                "components": [str(to / "components" / "multi-region")],
+            }
+        )
+    )
+    result = run([tool("kubectl"), "kustomize", str(bare)])
+    assert result.returncode != 0 and "REGION" in result.stderr, result.stderr

@@ -9,6 +9,7 @@ import asyncio
 import itertools
 import time
 
+import httpx
 import pytest
 
 from openmmo.client import GameClient, GameError, GatewayClient
@@ -128,3 +129,19 @@ async def test_a_region_cut_off_chats_at_home_and_hears_the_others_when_healed(r
         regions.heal()
     # held by the link for its message TTL, delivered when it is back
     await b.wait_event(lambda e: e.get("message") == "while b is away", timeout_s=15)
+
+
+async def test_a_token_of_one_region_is_refused_by_another(regions):
+    """The worlds share JWT_SECRET; account 1 of a is not account 1 of b."""
+    a = GatewayClient(regions.worlds["a"].gateway_url)
+    await a.register("fed_token_holder", "correct horse battery")
+    try:
+        async with httpx.AsyncClient() as http:
+            answer = await http.get(
+                f"{regions.worlds['b'].gateway_url}/api/characters",
+                headers={"Authorization": f"Bearer {a.token}"},
+            )
+        assert answer.status_code == 401
+        assert "issued in region 'a'" in answer.json()["message"]
+    finally:
+        await a.close()

@@ -49,6 +49,7 @@ async def test_the_page_offers_the_nearer_region_and_chats_across_regions(region
     name = await page.inner_text("#character-list b")
     await page.click("#character-list button")
     await until(page, "window.openmmo.state.snapshots > 3")
+    await until(page, "window.openmmo.state.region !== null")  # its pings take a moment
     assert await page.evaluate("window.openmmo.state.region.region") == "b"
 
     # a player of region a speaks on the global channel: the page shows it as name@a

@@ -8,6 +8,11 @@
 * The header ``kid`` selects the key, which allows rotation: new tokens are signed with the
   active key while retired keys still verify until their tokens expire.
 
+In a world of several regions every token names the region that issued it (claim ``rgn``)
+and a region refuses another's: each region has its own database, so account 5 of one region
+is not account 5 of the next, whatever secret they share. A token without the claim (issued
+before regions were set up) is taken.
+
 A join ticket may carry the W3C ``traceparent`` of the span that issued it (claim ``tp``), so
 the zone server's join continues the gateway's (or the source server's) trace. It is only a
 hint: a claim that is not a string is dropped, not refused (:mod:`openmmo.tracing`).
@@ -79,12 +84,14 @@ class TokenService:
         clock: Clock,
         *,
         issuer: str = "openmmo",
+        region: str | None = None,
         access_ttl_s: int = 900,
         ticket_ttl_s: int = 30,
     ):
         self._keys = keys
         self._clock = clock
         self.issuer = issuer
+        self.region = region
         self.access_ttl_s = access_ttl_s
         self.ticket_ttl_s = ticket_ttl_s
 
@@ -99,6 +106,8 @@ class TokenService:
             "exp": now + ttl_s,
             "jti": secrets.token_urlsafe(12),
         }
+        if self.region is not None:
+            payload["rgn"] = self.region
         headers = {"kid": self._keys.active_kid, "typ": typ}
         return jwt.encode(payload, self._keys.active_secret, algorithm=ALGORITHM, headers=headers)
 
@@ -167,6 +176,9 @@ class TokenService:
             )
         except jwt.InvalidTokenError as exc:
             raise TokenError(f"invalid token: {exc}") from None
+        issued_in = claims.get("rgn", self.region)
+        if self.region is not None and issued_in != self.region:
+            raise TokenError(f"token was issued in region {issued_in!r}: log in to this region")
         # Expiry is checked here, against the injected clock, rather than by PyJWT.
         expires_at = claims["exp"]
         if not isinstance(expires_at, int | float) or expires_at + LEEWAY_S < self._clock.time():
