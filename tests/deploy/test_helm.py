@@ -998,6 +998,9 @@ def test_the_ingress_routes_to_the_gateway_service(helm):
             assert backend["name"] == service["metadata"]["name"]
             assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
     assert ingress["spec"]["ingressClassName"] == "nginx" and ingress["spec"]["tls"]
+    (default,) = of_kind(helm.render("--set", "gateway.ingress.enabled=true"), "Ingress")
+    paths = {p["path"] for p in default["spec"]["rules"][0]["http"]["paths"]}
+    assert paths == {"/auth", "/api", "/openapi.json", "/play", "/static"}, paths
 
 
 # --- monitoring and optional components ---------------------------------------------------

@@ -766,6 +766,9 @@ def test_overlays_set_namespace_image_and_environment(renders):
         ingress = render.get("Ingress", "gateway")["spec"]
         assert ingress["ingressClassName"] == "nginx"
         assert ingress["rules"][0]["host"] == ingress["tls"][0]["hosts"][0]
+        paths = {p["path"] for p in ingress["rules"][0]["http"]["paths"]}
+        assert {"/auth", "/api", "/play", "/static"} <= paths  # the API and the browser client
+        assert not paths & {"/metrics", "/health", "/console"}, "inside the cluster only"
         secret = [
             s for s in render.of("Secret") if s["metadata"]["name"].startswith("openmmo-secrets")
         ]
