@@ -263,6 +263,13 @@ def loadtest(
     report_dir: Annotated[Path, typer.Option(help="Where the JSON and HTML reports go.")] = Path(
         "reports"
     ),
+    choose_region: Annotated[
+        bool,
+        typer.Option(
+            "--choose-region",
+            help="Ask the gateway for the regions, time their pings, play in the nearest.",
+        ),
+    ] = False,
 ) -> None:
     """Play the world with bots in stages; exit 1 when a threshold fails."""
     import dataclasses
@@ -308,6 +315,21 @@ def loadtest(
     except sc.ScenarioError as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
+    if choose_region:
+        from openmmo.client.regions import NoRegion
+        from openmmo.client.regions import choose_region as choose
+
+        try:
+            choice = asyncio.run(choose([scenario.gateway]))
+        except NoRegion as exc:
+            err.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+        pings = ", ".join(
+            f"{name} {'-' if ms is None else f'{ms:.0f} ms'}"
+            for name, ms in sorted(choice.rtt_ms.items())
+        )
+        print(f"bots play in region {choice.region} ({choice.reason}; pings: {pings})")
+        scenario = dataclasses.replace(scenario, gateway=choice.gateway_url)
     raise typer.Exit(run(scenario, report_dir))
 
 
