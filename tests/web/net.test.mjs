@@ -379,3 +379,22 @@ test("a whisper target may name the region after an @", () => {
   assert.deepEqual(whisperTarget("Aria@eu-west"), { to: "Aria", region: "eu-west" });
   assert.deepEqual(whisperTarget("@odd"), { to: "@odd" });
 });
+
+test("chooseRegion asks for the player's home region rather than the nearest", async () => {
+  const regions = [
+    { name: "a", up: true, ping_url: "http://a/api/ping", gateway_url: "http://a" },
+    { name: "b", up: true, ping_url: "http://b/api/ping", gateway_url: "http://b" },
+  ];
+  const asked = [];
+  const api = {
+    async request(method, path) {
+      asked.push(path);
+      const hint = new URL(path, "http://x").searchParams.get("region");
+      return { region: "a", recommended: hint ?? "a", reason: "hint", regions };
+    },
+  };
+  const fetchImpl = async (url) => { await sleep(url.startsWith("http://a") ? 1 : 40); return {}; };
+  assert.equal((await chooseRegion(api, { fetchImpl, home: "b" })).recommended, "b");
+  assert.equal((await chooseRegion(api, { fetchImpl, home: "gone" })).recommended, "a");
+  assert.deepEqual(asked.filter((p) => p.includes("?")), ["/api/regions?region=b", "/api/regions?region=a"]);
+});

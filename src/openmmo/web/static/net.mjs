@@ -82,12 +82,13 @@ function withTimeout(promise, ms) {
  * gateway's list (`GET /api/regions`), each region that is up timed by its `ping_url` (the
  * median of `pings`; another region's ping is cross-origin, so it is fetched `no-cors`: the
  * answer is opaque, but when it arrives is the round trip), then the gateway's advice for the
- * nearest (`?region=`). `{region (this gateway's), recommended, reason, gateway_url (of the
+ * nearest (`?region=`), or for `home` (the region the player's account lives in) when it is
+ * listed. `{region (this gateway's), recommended, reason, gateway_url (of the
  * recommended one), rtt_ms, regions}`; `recommended` null when no region is up.
  */
 export async function chooseRegion(api, {
   pings = 3, timeoutMs = 2000, fetchImpl = (...a) => globalThis.fetch(...a),
-  now = () => performance.now(),
+  now = () => performance.now(), home = null,
 } = {}) {
   const get = (query) => api.request("GET", `/api/regions${query}`, undefined, { auth: false });
   let advice = await get("");
@@ -106,7 +107,9 @@ export async function chooseRegion(api, {
       if (times.length) rtt_ms[r.name] = times[Math.floor(times.length / 2)];
     }));
     const nearest = Object.keys(rtt_ms).sort((a, b) => rtt_ms[a] - rtt_ms[b])[0];
-    if (nearest) advice = await get(`?region=${encodeURIComponent(nearest)}`);
+    // the player's home region first (its account lives there), when it is listed
+    const hint = home && advice.regions.some((r) => r.name === home) ? home : nearest;
+    if (hint) advice = await get(`?region=${encodeURIComponent(hint)}`);
   }
   const chosen = advice.regions.find((r) => r.name === advice.recommended);
   return {

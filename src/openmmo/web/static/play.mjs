@@ -47,7 +47,8 @@ function deviceId() {
 
 // --- regions: offer the nearest one (docs/howto/regions.md) ----------------------------------
 async function showRegion() {
-  const choice = await chooseRegion(api).catch(() => null);
+  const home = localStorage.getItem("openmmo.home"); // where this browser last logged in
+  const choice = await chooseRegion(api, { home }).catch(() => null);
   state.region = choice;
   if (!choice || choice.regions.length < 2) return;
   const box = $("region");
@@ -83,7 +84,12 @@ $("account").onsubmit = async (event) => {
   } catch (error) { $("login-error").textContent = error.message; }
 };
 
+function rememberHome() {
+  if (state.region?.region) localStorage.setItem("openmmo.home", state.region.region);
+}
+
 async function listCharacters() {
+  rememberHome(); // logged in here: this browser's account lives in this region
   const { characters } = await api.get("/api/characters");
   show("characters");
   const list = $("character-list");
