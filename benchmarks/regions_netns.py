@@ -35,9 +35,12 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from openmmo import reports
 from openmmo.chaos.proxy import FaultProxy
@@ -46,6 +49,10 @@ from openmmo.client.regions import choose_region
 from openmmo.testing.local import TEST_JWT_SECRET, eventually
 from openmmo.testing.services import ThrowawayRabbitMQ
 
+ROOT = Path(__file__).resolve().parents[1]
+FEDERATION = ROOT / "deploy/monitoring/federation"
+RULES = ROOT / "deploy/monitoring/rules/openmmo.rules.yaml"
+PROMETHEUS_PORT = 9090
 NAMES = ("a", "b", "c")
 RTT_S = {frozenset("ab"): 0.020, frozenset("ac"): 0.080, frozenset("bc"): 0.150}
 GATEWAY_PORT, ZONE_PORTS = 8080, "7001,7002"
@@ -79,6 +86,7 @@ class Region:
         self.dir = tmp / name
         self.dir.mkdir()
         self.world: subprocess.Popen[bytes] | None = None
+        self.prometheus: subprocess.Popen[bytes] | None = None
         self.rabbit: ThrowawayRabbitMQ | None = None
         self.gateway_proxy: FaultProxy | None = None
         self.broker_proxy: FaultProxy | None = None
@@ -146,6 +154,34 @@ class Region:
         )
         log.close()
 
+    def start_prometheus(self) -> None:
+        """The region's own Prometheus, in its namespace: its world's metrics, the shipped
+        rules, its region as external label (as deploy/monitoring/federation/
+        global-prometheus.yml expects)."""
+        work = self.dir / "prometheus"
+        work.mkdir()
+        # the shipped rules, their price sheet for this region (as the chart renders it from
+        # its `cost` values)
+        rules = RULES.read_text().replace("{region: local,", f"{{region: {self.name},")
+        assert rules != RULES.read_text(), "the price sheet of the rules moved"
+        (work / "rules.yaml").write_text(rules)
+        config = {
+            "global": {
+                "scrape_interval": "1s",
+                "evaluation_interval": "1s",
+                "external_labels": {"region": self.name},
+            },
+            "rule_files": [str(work / "rules.yaml")],
+            "scrape_configs": [
+                {
+                    "job_name": "openmmo",
+                    "static_configs": [{"targets": [f"{self.ip}:{GATEWAY_PORT}"]}],
+                }
+            ],
+        }
+        (work / "prometheus.yml").write_text(yaml.safe_dump(config))
+        self.prometheus = prometheus(work, f"{self.ip}:{PROMETHEUS_PORT}", self.prefix)
+
     def ready(self) -> bool:
         with urllib.request.urlopen(f"http://{self.ip}:{GATEWAY_PORT}/health/ready", timeout=1):
             return True
@@ -157,6 +193,9 @@ class Region:
                 self.world.wait(30)
         if self.rabbit is not None:
             self.rabbit.close()
+        if self.prometheus is not None:
+            self.prometheus.terminate()
+            self.prometheus.wait(10)
         # what is left in our namespace is ours (epmd, started by the broker there)
         listed = subprocess.run(["ip", "netns", "pids", self.ns], capture_output=True, text=True)
         for pid in listed.stdout.split():
@@ -185,6 +224,40 @@ class Proxies:
         for proxy in self.all:
             asyncio.run_coroutine_threadsafe(proxy.close(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def prometheus(work: Path, address: str, prefix: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            *prefix,
+            "prometheus",
+            f"--config.file={work / 'prometheus.yml'}",
+            f"--storage.tsdb.path={work / 'tsdb'}",
+            f"--web.listen-address={address}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def query(base: str, expression: str) -> list[dict[str, Any]]:
+    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expression})
+    result: list[dict[str, Any]] = get(url)["data"]["result"]
+    return result
+
+
+def global_prometheus(tmp: Path, regions: list[Region]) -> tuple[subprocess.Popen[bytes], str]:
+    """The shipped global configuration, federating the three regions' Prometheus."""
+    config = yaml.safe_load((FEDERATION / "global-prometheus.yml").read_text())
+    config["global"].update({"scrape_interval": "1s", "scrape_timeout": "1s"})
+    config["scrape_configs"][0]["static_configs"] = [
+        {"targets": [f"{r.ip}:{PROMETHEUS_PORT}"]} for r in regions
+    ]
+    work = tmp / "global-prometheus"
+    work.mkdir()
+    (work / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = 9099
+    return prometheus(work, f"127.0.0.1:{port}", []), f"http://127.0.0.1:{port}"
 
 
 def links_running(rabbit: ThrowawayRabbitMQ) -> bool:
@@ -252,6 +325,8 @@ def run(lines: int, report_dir: Path) -> None:
         for region in regions:
             if not eventually(region.ready, 60):
                 raise RuntimeError(f"region {region.name} not ready: see {region.dir}")
+            region.start_prometheus()
+        overall, global_url = global_prometheus(tmp, regions)
         for region in regions:
             assert region.rabbit is not None
             if not eventually(lambda r=region.rabbit: links_running(r), 30):
@@ -277,6 +352,32 @@ def run(lines: int, report_dir: Path) -> None:
         playing = [threading.Thread(target=play, args=(r,)) for r in regions]
         for thread in playing:
             thread.start()
+        # while they play: the global Prometheus sees every region's players, and every query
+        # of the global dashboard runs on it
+        federated = eventually(
+            lambda: (
+                len(
+                    [
+                        r
+                        for r in query(global_url, "sum by (region) (openmmo:players_online:sum)")
+                        if float(r["value"][1]) >= 5
+                    ]
+                )
+                == len(NAMES)
+            ),
+            40,
+            0.5,
+        )
+        players_by_region = {
+            r["metric"]["region"]: float(r["value"][1])
+            for r in query(global_url, "sum by (region) (openmmo:players_online:sum)")
+        }
+        dashboard = json.loads((FEDERATION / "openmmo-global.json").read_text())
+        panels = [
+            (p["title"], t["expr"]) for p in dashboard["panels"] for t in p.get("targets", [])
+        ]
+        with_data = sorted({title for title, expr in panels if query(global_url, expr)})
+        without = sorted({title for title, _ in panels} - set(with_data))
         for thread in playing:
             thread.join()
 
@@ -293,6 +394,9 @@ def run(lines: int, report_dir: Path) -> None:
         failover_s = time.monotonic() - killed
         relogin = client(c, "--gateways", *(r.gateway_url for r in regions), "--login-only")
     finally:
+        with contextlib.suppress(NameError):
+            overall.terminate()
+            overall.wait(10)
         for region in regions:
             region.cleanup()
         print(f"logs: {tmp}")
@@ -312,6 +416,9 @@ def run(lines: int, report_dir: Path) -> None:
             [f"{speaker} -> {listener}", rtt(speaker, listener) * 500, len(values), p50, p95]
         )
         figures[f"chat_{speaker}_{listener}_p95_ms"] = round(p95, 1)
+    figures["federated_players_by_region"] = players_by_region
+    figures["dashboard_panels_with_data"] = len(with_data)
+    figures["dashboard_panels_without_data"] = without
     figures["relogin_region"] = relogin["choice"]["region"]
     figures["relogin_reason"] = relogin["choice"]["reason"]
     print(f"{'global chat':<12} {'one way':>8} {'lines':>6} {'p50':>9} {'p95':>9}")
@@ -323,6 +430,11 @@ def run(lines: int, report_dir: Path) -> None:
         )
     print(f"region c killed: passed over in {failover_s:.2f} s (down after {DOWN_AFTER_S} s)")
     print(f"a new login from c's namespace: {relogin['choice']} ({relogin['login']})")
+    print(
+        f"global Prometheus: players by region {players_by_region}; "
+        f"{len(with_data)} of {len(with_data) + len(without)} dashboard panels with data "
+        f"(empty: {without})"
+    )
     chosen = {n: figures[f"{n}_chose"] for n in NAMES}
     checks = [
         {
@@ -334,6 +446,16 @@ def run(lines: int, report_dir: Path) -> None:
             "check": "every line reached every region",
             "value": sum(map(len, latencies.values())),
             "passed": all(len(latencies.get((s, h), [])) == lines for s in NAMES for h in NAMES),
+        },
+        {
+            "check": "the global Prometheus federates every region's players",
+            "value": players_by_region,
+            "passed": federated,
+        },
+        {
+            "check": "every panel of the global dashboard has data on the global Prometheus",
+            "value": without,
+            "passed": not without,
         },
         {
             "check": "a new login from c goes to a (the nearest up)",
