@@ -6,12 +6,13 @@ broadcast and every message sent to it; the gateway and operator tools only publ
 Across regions (each region has its own broker): what is published with
 :meth:`Bus.broadcast_global` and :meth:`Bus.send_player` reaches the other regions' servers
 too, by the broker's own federation of two exchanges (``openmmo federation-definitions``
-writes its definitions); :meth:`Bus.broadcast` and :meth:`Bus.send` stay in the region. A server tells
-the bus which characters play on it (:meth:`Bus.present`): that is what routes a whisper to a
-character in whatever region it plays, and what says it is not in the world. Handlers
-run on the event loop and must not block. Delivery is at most once: these messages are
-ephemeral (chat) or have another path to correctness (a kick that is lost is retried by the
-joining server; a hand-off only reserves a seat). The in-memory adapter connects the servers
+writes its definitions); :meth:`Bus.broadcast` and :meth:`Bus.send` stay in the region. A
+server tells the bus which characters play on it (:meth:`Bus.present`): that is what routes a
+whisper to a character in whatever region it plays, and what says it is not in the world.
+
+Handlers run on the event loop and must not block. Delivery is at most once: these messages
+are ephemeral (chat) or have another path to correctness (a kick that is lost is retried by
+the joining server; a hand-off only reserves a seat). The in-memory adapter connects the servers
 of one process (`openmmo up`); RabbitMQ connects processes.
 """
 
