@@ -263,6 +263,7 @@ class ZoneServer:
         """Keep the bus's routes to the characters playing here (:meth:`Bus.present`)."""
         told: set[str] | None = None
         failing = False
+        task = asyncio.current_task()
         while True:
             await asyncio.sleep(PRESENCE_INTERVAL_S)
             players = self.runtime.sessions.players.values()
@@ -271,12 +272,16 @@ class ZoneServer:
                 continue
             try:
                 await self.bus.present(self.runtime.config.server_id, names)
+                failing, told = False, names
             except BusUnavailable as exc:  # the broker is away: try again next round
                 if not failing:
                     log.warning("presence_failed", error=str(exc)[:200])
                 failing, told = True, None
-                continue
-            failing, told = False, names
+            # Stopped while binding: aio-pika can swallow a cancellation that lands in its
+            # RPC (or turn it into an error of its own); this loop must end anyway, or the
+            # drain waits for it until the process is killed.
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
 
     async def _beat_directory(self, timeout_s: float) -> None:
         try:
