@@ -47,6 +47,7 @@ from openmmo.chaos.proxy import FaultProxy
 from openmmo.client import GameClient, GatewayClient
 from openmmo.client.regions import choose_region
 from openmmo.testing.local import TEST_JWT_SECRET, eventually
+from openmmo.testing.regions import FederatedRegions
 from openmmo.testing.services import ThrowawayRabbitMQ
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -260,11 +261,6 @@ def global_prometheus(tmp: Path, regions: list[Region]) -> tuple[subprocess.Pope
     return prometheus(work, f"127.0.0.1:{port}", []), f"http://127.0.0.1:{port}"
 
 
-def links_running(rabbit: ThrowawayRabbitMQ) -> bool:
-    status = json.loads(rabbit.ctl("federation_status", "--formatter", "json") or "[]")
-    return sum(1 for link in status if link.get("status") == "running") == 2 * (len(NAMES) - 1)
-
-
 def client(region: Region, *args: str) -> dict[str, Any]:
     """This script's client mode, run in the region's namespace; its JSON answer."""
     done = subprocess.run(
@@ -329,7 +325,10 @@ def run(lines: int, report_dir: Path) -> None:
         overall, global_url = global_prometheus(tmp, regions)
         for region in regions:
             assert region.rabbit is not None
-            if not eventually(lambda r=region.rabbit: links_running(r), 30):
+            wanted = 2 * (len(NAMES) - 1)  # two exchanges from every other region
+            if not eventually(
+                lambda r=region.rabbit, n=wanted: FederatedRegions.links_running(r) == n, 30
+            ):
                 raise RuntimeError(f"region {region.name}'s federation links are not running")
         assert eventually(
             lambda: all(

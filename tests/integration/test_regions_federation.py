@@ -30,13 +30,8 @@ def percentile(values, q):
 
 @pytest.fixture(scope="module")
 def regions(tmp_path_factory):
-    world = FederatedRegions(tmp_path_factory.mktemp("regions"), RTT_S)
-    try:
-        world.start()
+    with FederatedRegions(tmp_path_factory.mktemp("regions"), RTT_S) as world:
         yield world
-    finally:
-        codes = world.stop()
-    assert all(code == 0 for code in codes.values()), codes
 
 
 @pytest.fixture

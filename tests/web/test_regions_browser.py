@@ -17,15 +17,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 @pytest.fixture(scope="module")
 def regions(tmp_path_factory):
     # a's ping answers 0.1 s late each way: a page served by a measures b nearer
-    world = FederatedRegions(
+    with FederatedRegions(
         tmp_path_factory.mktemp("regions"), {frozenset("ab"): 0.08}, ping_delay_s={"a": 0.1}
-    )
-    try:
-        world.start()
+    ) as world:
         yield world
-    finally:
-        codes = world.stop()
-    assert all(code == 0 for code in codes.values()), codes
 
 
 async def until(page, script, timeout_s=15.0):

@@ -3,7 +3,8 @@
 definitions `openmmo federation-definitions` writes, every federation link through a
 delaying TCP proxy (``rtt_s`` per pair of regions), the gateways listing each other in
 REGIONS. ``ping_delay_s`` puts a region's ping URL behind a delaying proxy too (a client
-then measures it that much farther away)."""
+then measures it that much farther away). ``with FederatedRegions(...) as regions:`` starts
+them and stops them, failing when a world does not exit with 0."""
 
 from __future__ import annotations
 
@@ -135,6 +136,19 @@ class FederatedRegions:
             b["source_name"] == "openmmo.players" and b["routing_key"] == key
             for b in json.loads(listed)
         )
+
+    def __enter__(self) -> FederatedRegions:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        codes = self.stop()
+        if exc[0] is None and any(codes.values()):
+            raise AssertionError(f"a world did not exit cleanly: {codes}")
 
     def stop(self) -> dict[str, int]:
         codes = {name: world.stop() for name, world in self.worlds.items()}
