@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -48,12 +49,21 @@ def test_invalid_configuration_fails_at_start_naming_the_setting(tmp_path):
 def test_a_game_that_cannot_be_loaded_stops_every_role_at_start(tmp_path):
     (tmp_path / "brokengame.py").write_text("from openmmo.game import Game\ngame = Game(\n")
     env = {"PYTHONPATH": str(tmp_path), "JWT_SECRET": TEST_JWT_SECRET}
-    for role in ("zone", "gateway", "up"):
-        missing = openmmo(role, env={**env, "OPENMMO_GAME": "no_such_game"}, cwd=tmp_path)
+    roles = ("zone", "gateway", "up")
+    with ThreadPoolExecutor() as pool:  # six processes that each take seconds to give up
+        runs = {
+            (role, game): pool.submit(
+                openmmo, role, env={**env, "OPENMMO_GAME": game}, cwd=tmp_path
+            )
+            for role in roles
+            for game in ("no_such_game", "brokengame")
+        }
+    for role in roles:
+        missing = runs[role, "no_such_game"].result()
         said = " ".join(missing.stderr.split())  # the console wraps long lines
         assert missing.returncode == 2, (role, said)
         assert "OPENMMO_GAME='no_such_game': no module named 'no_such_game'" in said
-        broken = openmmo(role, env={**env, "OPENMMO_GAME": "brokengame"}, cwd=tmp_path)
+        broken = runs[role, "brokengame"].result()
         said = " ".join(broken.stderr.split())
         assert broken.returncode == 2, (role, said)
         assert "importing brokengame failed: SyntaxError" in said

@@ -14,7 +14,8 @@ import subprocess
 import sys
 import threading
 import urllib.request
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -77,14 +78,9 @@ class FederatedRegions:
             proxy.set_faults(latency_s=self.link_delay(down, up))
 
     def start(self) -> None:
-        starting = [
-            threading.Thread(target=r.start, kwargs={"timeout_s": 60})
-            for r in self.rabbits.values()
-        ]
-        for thread in starting:
-            thread.start()
-        for thread in starting:
-            thread.join()
+        # Brokers, then the definitions, then the worlds: each step on every region at once
+        # (rabbitmqctl and `openmmo up` each take seconds to start).
+        _each([partial(r.start, timeout_s=60) for r in self.rabbits.values()])
         listed = []
         for name, world in self.worlds.items():
             entry = {"name": name, "gateway_url": world.gateway_url}
@@ -93,6 +89,7 @@ class FederatedRegions:
                 self.ping_proxies[name] = proxy
                 entry["ping_url"] = f"http://127.0.0.1:{proxy.port}/api/ping"
             listed.append(entry)
+        imports = []
         for down in self.names:
             upstreams = []
             for up in self.names:
@@ -100,18 +97,11 @@ class FederatedRegions:
                     proxy = self._proxy(self.rabbits[up].port, self.link_delay(down, up))
                     self.proxies[down, up] = proxy
                     upstreams += ["--upstream", f"{up}=amqp://guest:guest@127.0.0.1:{proxy.port}"]
-            written = subprocess.run(
-                [sys.executable, "-m", "openmmo", "federation-definitions", *upstreams],
-                env={"REGION": down, "REGIONS": json.dumps(listed), "PATH": "/usr/bin:/bin"},
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=60,
-            ).stdout
-            self.rabbits[down].ctl("import_definitions", input_text=written)
+            imports.append(partial(self._federate, down, upstreams, listed))
+        _each(imports)
         for world in self.worlds.values():
             world.extra_env["REGIONS"] = json.dumps(listed)
-            world.start(60)
+        _each([partial(w.start, 60) for w in self.worlds.values()])
         links = 2 * (len(self.names) - 1)  # two exchanges from every other region
         for name, rabbit in self.rabbits.items():
             if not eventually(lambda r=rabbit: self.links_running(r) == links, 30):  # type: ignore[misc]
@@ -120,6 +110,17 @@ class FederatedRegions:
             url = f"{world.gateway_url}/api/regions"
             if not eventually(lambda u=url: all(r["up"] for r in _get(u)["regions"]), 20):  # type: ignore[misc]
                 raise TimeoutError(f"{name}'s gateway does not see every region up")
+
+    def _federate(self, down: str, upstreams: list[str], listed: list[dict[str, str]]) -> None:
+        written = subprocess.run(
+            [sys.executable, "-m", "openmmo", "federation-definitions", *upstreams],
+            env={"REGION": down, "REGIONS": json.dumps(listed), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+        self.rabbits[down].ctl("import_definitions", input_text=written)
 
     @staticmethod
     def links_running(rabbit: ThrowawayRabbitMQ) -> int:
@@ -158,3 +159,23 @@ class FederatedRegions:
         for rabbit in self.rabbits.values():
             rabbit.close()
         return codes
+
+
+def _each(calls: Sequence[Callable[[], object]]) -> None:
+    """Run ``calls`` on threads of their own, all at once; the first exception is raised
+    once every one has ended."""
+    failures: list[BaseException] = []
+
+    def guarded(call: Callable[[], object]) -> None:
+        try:
+            call()
+        except BaseException as exc:  # re-raised below, in the caller's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
