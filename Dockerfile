@@ -7,9 +7,10 @@
 # With podman/buildah add `--format docker`: the OCI image format has no HEALTHCHECK, so
 # podman drops it otherwise (compose.yaml and the Kubernetes probes declare their own).
 #
-# The build needs PyPI and nothing else: every dependency is a manylinux wheel, and
+# The build needs PyPI and a Debian mirror: every dependency is a manylinux wheel, and
 # `--only-binary=:all:` makes a missing wheel fail the build at once instead of trying to
-# compile it (this image has no compiler, on purpose).
+# compile it. The one thing compiled is OpenMMO's own move reader (docs/decisions/0006), in
+# the builder stage: the runtime image has no compiler, on purpose.
 
 ########################################################################################
 # builder: a virtualenv in /opt/openmmo with OpenMMO and its pinned dependencies
@@ -34,8 +35,17 @@ RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['p
     && python -m pip --python /opt/openmmo/bin/python install --no-cache-dir \
         --only-binary=:all: --requirement /tmp/requirements.txt
 
+# A C compiler (and Python's headers where the base lacks them) for the move reader. Without
+# a mirror the build goes on without it: the zone then runs the same pure-Python path and
+# logs `input_path=python` at start.
+RUN headers=$(python -c "import os, sysconfig; print('' if os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')) else 'libpython3-dev')") \
+    && { { apt-get update -q && apt-get install -y -q --no-install-recommends gcc libc6-dev $headers \
+           && rm -rf /var/lib/apt/lists/*; } >/tmp/apt.log 2>&1 \
+         || { tail -5 /tmp/apt.log; echo "no C compiler: the image runs the pure-Python input path"; }; }
+
 # Then the project itself (a regular, non-editable install; pip compiles the bytecode, so
 # a read-only root filesystem costs nothing at start).
+COPY setup.py ./
 COPY src/ src/
 RUN python -m pip --python /opt/openmmo/bin/python install --no-cache-dir --no-deps . \
     && /opt/openmmo/bin/openmmo --help > /dev/null

@@ -9,7 +9,9 @@ STAMP  := $(VENV)/.installed
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml examples/ctf/pyproject.toml
+$(STAMP): pyproject.toml setup.py src/openmmo/zone/_fastpath.pyx examples/ctf/pyproject.toml
+	@command -v gcc >/dev/null || { echo "install: apt-get install gcc (the compiled input path)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gcc libc6-dev >/dev/null; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'

@@ -472,6 +472,9 @@ curl -fsS --max-time 5 "$URL/health/ready" >/dev/null || die "GET $URL/health/re
   done
   die "the player session through nginx failed"
 }
+# which input path the image's zone runs (docs/decisions/0006): compiled, or python without a compiler
+input_path=$(command podman logs "$PROJECT-zone1-1" 2>&1 | grep '"zone_started"' | grep -o '"input_path": *"[a-z]*"' | head -1 || true)
+log "zone1 ${input_path:-logged no input_path}"
 if [ "${SMOKE_LOADTEST:-1}" = 1 ]; then
   log "openmmo loadtest: 3 bots for 5 s through nginx"
   lt_dir=$TOOLS/container-smoke-loadtest

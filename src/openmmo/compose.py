@@ -322,6 +322,7 @@ def build_zone_server(
             a.strip() for a in settings.connection_limit_exempt.split(",") if a.strip()
         ),
         accept_zone_tickets=settings.accept_zone_tickets,
+        compiled_inputs=settings.compiled_path,
         hooks=HookLimits(
             budget_s=settings.game_hook_budget_ms / 1000,
             max_overruns=settings.game_hook_max_overruns,

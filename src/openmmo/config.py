@@ -168,6 +168,12 @@ class Settings(BaseSettings):
         description="Protocol v2: how often entities farther than a cell from a client's "
         "cell are refreshed (near ones: every tick they change).",
     )
+    compiled_path: bool = Field(
+        True,
+        description="Read moves with the compiled reader (openmmo.zone._fastpath) where it "
+        "was built; false: every message takes the pure-Python path (the same behaviour, "
+        "~8x the CPU on the path a move takes). The zone logs which one runs at start.",
+    )
     interest_hysteresis: float = Field(
         8.0,
         ge=0,

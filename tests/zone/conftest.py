@@ -33,7 +33,7 @@ class Zone:
         entering it, a transfer taking a character out) as the tick would, without a step:
         inputs sent before are run by one tick first (the clock does not move)."""
         play = self.runtime.play
-        if self.runtime.sessions.inbox:
+        if self.runtime.sessions.has_inputs():
             await self.runtime.tick()  # inputs sent so far, at the current time
         while self.tasks:
             batch, self.tasks[:] = list(self.tasks), []
@@ -83,6 +83,7 @@ def make_zone(
     directory=None,
     spec=None,
     checkpoints=None,
+    compiled=True,
 ):
     clock = clock or ManualClock()
     storage = storage or MemoryStorage()
@@ -92,6 +93,7 @@ def make_zone(
         ws_url=f"ws://{server_id}/ws",
         max_players=max_players,
         limits=limits or Limits(),
+        compiled_inputs=compiled,
     )
     if spec is not None:
         world = World(spec, default_game(), seed=1)

@@ -54,11 +54,12 @@ from openmmo.metrics import (
 from openmmo.protocol.codes import ErrorCode, Limits
 from openmmo.protocol.messages import ClientMessage
 from openmmo.protocol.server import SESSION_REPLACED_ELSEWHERE, Ack
+from openmmo.protocol.session import Phase
 from openmmo.sim.declare import Game, ZoneSpec
 from openmmo.sim.step import Inputs, ItemInput, StepResult
 from openmmo.sim.world import World
 from openmmo.storage import Storage
-from openmmo.zone import handlers, transfer
+from openmmo.zone import fastpath, handlers, transfer
 from openmmo.zone.checkpoint import Checkpointer
 from openmmo.zone.live import LiveStats
 from openmmo.zone.play import Play
@@ -103,6 +104,8 @@ class ZoneConfig:
     # that hides the players' addresses).
     connection_limit_exempt: frozenset[str] = frozenset({"127.0.0.1", "::1"})
     hooks: HookLimits = field(default_factory=HookLimits)
+    # Moves read by the compiled path where it is built (openmmo.zone.fastpath).
+    compiled_inputs: bool = True
 
 
 class ZoneRuntime:
@@ -136,6 +139,8 @@ class ZoneRuntime:
             traffic=self.traffic,
             connection_limit_exempt=config.connection_limit_exempt,
         )
+        if config.compiled_inputs and fastpath.COMPILED:
+            self.sessions.moves = fastpath.MoveInbox(Phase.PLAYING, clock.monotonic)
         self.play = Play(
             world,
             sessions=self.sessions,
@@ -297,6 +302,7 @@ class ZoneRuntime:
             arrivals.append(at)
             if session.actor is not None:  # its character is (still) in the world
                 self._handle(session, message, inputs, at)
+        self.sessions.drain_moves(inputs, arrivals)
         result = play.step(inputs, now, self.config.tick_interval_s)
         self._answer(result, now)
         play.apply_leaves()

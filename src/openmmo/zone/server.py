@@ -25,7 +25,7 @@ from openmmo.protocol.codes import CloseCode
 from openmmo.protocol.server import SERVER_RESTART
 from openmmo.protocol.session import Phase
 from openmmo.storage import Storage
-from openmmo.zone import crossserver, transfer
+from openmmo.zone import crossserver, fastpath, transfer
 from openmmo.zone.runtime import ZoneRuntime
 from openmmo.zone.session import Session
 from openmmo.zone.ticker import run_fixed_rate
@@ -131,7 +131,11 @@ class ZoneServer:
                 zone=rt.spec.name,
                 server_id=rt.config.server_id,
                 port=self.bound_port,
+                # "compiled": moves read by openmmo.zone._fastpath; "python": not built, or off
+                input_path="compiled" if rt.sessions.moves is not None else "python",
             )
+            if fastpath.UNAVAILABLE:
+                log.warning("compiled_path_unavailable", reason=fastpath.UNAVAILABLE)
             await stop.wait()
             await self.drain(tick=loops[0])
             for loop in loops[1:]:

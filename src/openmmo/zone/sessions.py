@@ -30,11 +30,14 @@ from openmmo.protocol.messages import (
     Chat,
     ClientMessage,
     Extension,
+    Move,
     ProtocolError,
     parse_client_message,
 )
 from openmmo.protocol.server import Error, Notice, ServerMessage, Welcome
 from openmmo.protocol.session import Event, Phase, check_allowed
+from openmmo.sim.step import Inputs
+from openmmo.zone.fastpath import MoveInbox
 from openmmo.zone.session import Session, Transport, count_recent
 
 # Messages answered as they arrive: they neither change nor need a consistent world (a
@@ -122,6 +125,8 @@ class Sessions:
         self.connections: dict[int, Session] = {}
         self.players: dict[int, Session] = {}  # by character (= entity) id
         self.inbox: list[tuple[Session, ClientMessage, float]] = []  # with arrival time
+        # The compiled path's moves (openmmo.zone.fastpath); None: moves go to the inbox.
+        self.moves: MoveInbox | None = None
         self.draining = False
         self.extensions: Mapping[str, Extension] = {}
         self.greeting: Callable[[], Greeting] | None = None
@@ -301,6 +306,8 @@ class Sessions:
             if not session.queued:
                 session.ack_seq = message.seq
             self.on_immediate(session, message, now)
+        elif self.moves is not None and isinstance(message, Move):
+            self.moves.push(session, message.x, message.y, now)  # with the compiled path's
         else:
             session.queued = True
             self.inbox.append((session, message, now))
@@ -314,6 +321,22 @@ class Sessions:
                 session.queued = False
                 session.ack_seq = session.last_seq
         return inbox
+
+    def has_inputs(self) -> bool:
+        """Whether messages wait for the next tick."""
+        return bool(self.inbox) or (self.moves is not None and len(self.moves) > 0)
+
+    def drain_moves(self, inputs: Inputs, arrivals: list[float]) -> None:
+        """The compiled path's moves (and, while it is on, every other move) into ``inputs``,
+        as :func:`openmmo.zone.handlers.handle_in_tick` would; after :meth:`drain_inbox`."""
+        moves = self.moves
+        if moves is None:
+            return
+        moves.drain(inputs, arrivals)
+        if moves.accepted:  # what the compiled path read is counted here, once per tick
+            self.traffic.received[ClientType.MOVE.value] += moves.accepted
+            self.traffic.bytes_in += moves.bytes_in
+            moves.accepted = moves.bytes_in = 0
 
     def protocol_error(self, session: Session, exc: ProtocolError, now: float) -> None:
         self.send_error(session, exc.code, exc.message, exc.seq)

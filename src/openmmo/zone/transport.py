@@ -18,7 +18,6 @@ from urllib.parse import parse_qs
 from picows import (
     WSCloseCode,
     WSFrame,
-    WSListener,
     WSMsgType,
     WSTransport,
     WSUpgradeRequest,
@@ -27,11 +26,12 @@ from picows import (
 )
 
 from openmmo.protocol.codes import SUBPROTOCOLS, CloseCode, Encoding, Wire
+from openmmo.zone.fastpath import FastGameListener
 from openmmo.zone.spectate import SPECTATE_PATH, SpectatorListener
 
 if TYPE_CHECKING:
     from openmmo.zone.runtime import ZoneRuntime
-    from openmmo.zone.session import Session
+    from openmmo.zone.session import Session, Transport
 
 GAME_PATH = "/ws"
 
@@ -80,15 +80,17 @@ class WsTransport:
         return rtt
 
 
-class GameListener(WSListener):
-    """Feeds one connection's messages to the zone's sessions."""
+class GameListener(FastGameListener):
+    """Feeds one connection's messages to the zone's sessions.
+
+    The compiled base (:mod:`openmmo.zone.fastpath`) reads moves of a msgpack session itself
+    and hands every other frame to :meth:`on_frame`; without it every frame comes here."""
 
     def __init__(self, runtime: ZoneRuntime, wire: Wire, token: str | None):
         self._sessions = runtime.sessions
         self._wire = wire
         self._token = token
         self._max_bytes = runtime.config.limits.max_message_bytes
-        self._session: Session | None = None
         self._parts: list[bytes] = []
         self._parts_binary = False
         self._parts_size = 0
@@ -98,16 +100,22 @@ class GameListener(WSListener):
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
-        self._session = self._sessions.connect(WsTransport(transport), self._wire, self._token)
+        self.attach(WsTransport(transport))
 
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        session = self._session
+    def attach(self, transport: Transport) -> None:
+        """The connection is open: its session starts (tests attach a recording transport)."""
+        self.session = self._sessions.connect(transport, self._wire, self._token)
+        if self._wire.encoding is Encoding.MSGPACK:
+            self.moves = self._sessions.moves  # None: the compiled path is off or not built
+
+    def on_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        session: Session | None = self.session
         if session is None:
             return
         msg_type = frame.msg_type
         if msg_type is WSMsgType.TEXT or msg_type is WSMsgType.BINARY:
             if self._parts:  # RFC 6455 5.4: no new message inside a fragmented one
-                self._parts = []
+                self._assembled()
                 session.close(CloseCode.PROTOCOL_ERROR, "new message inside a fragmented one")
             elif frame.fin:
                 self._sessions.on_message(
@@ -117,6 +125,7 @@ class GameListener(WSListener):
                 self._parts = [frame.get_payload_as_bytes()]
                 self._parts_binary = msg_type is WSMsgType.BINARY
                 self._parts_size = frame.payload_size
+                self.assembling = True
         elif msg_type is WSMsgType.CONTINUATION:
             self._continue(session, frame)
         elif msg_type is WSMsgType.CLOSE:
@@ -130,13 +139,17 @@ class GameListener(WSListener):
                     transport.send_close(code)
             transport.disconnect()
 
+    def _assembled(self) -> None:
+        self._parts = []
+        self.assembling = False
+
     def _continue(self, session: Session, frame: WSFrame) -> None:
         if not self._parts:
             session.close(CloseCode.POLICY_VIOLATION, "continuation frame without a message")
             return
         self._parts_size += frame.payload_size
         if self._parts_size > self._max_bytes:
-            self._parts = []
+            self._assembled()
             session.close(
                 CloseCode.MESSAGE_TOO_BIG, f"messages are limited to {self._max_bytes} bytes"
             )
@@ -144,20 +157,20 @@ class GameListener(WSListener):
         self._parts.append(frame.get_payload_as_bytes())
         if frame.fin:
             payload = b"".join(self._parts)
-            self._parts = []
+            self._assembled()
             self._sessions.on_message(session, payload, self._parts_binary)
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
-        if self._session is not None:
-            self._sessions.disconnect(self._session)
+        if self.session is not None:
+            self._sessions.disconnect(self.session)
 
     def pause_writing(self) -> None:
-        if self._session is not None:
-            self._sessions.set_writable(self._session, False)
+        if self.session is not None:
+            self._sessions.set_writable(self.session, False)
 
     def resume_writing(self) -> None:
-        if self._session is not None:
-            self._sessions.set_writable(self._session, True)
+        if self.session is not None:
+            self._sessions.set_writable(self.session, True)
 
 
 def negotiate(request: WSUpgradeRequest) -> tuple[Wire | None, str | None, str | None]:
