@@ -37,9 +37,11 @@ RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['p
 
 # A C compiler (and Python's headers where the base lacks them) for the move reader. Without
 # a mirror the build goes on without it: the zone then runs the same pure-Python path and
-# logs `input_path=python` at start.
+# logs `input_path=python` at start. The compiler's exact version never reaches the runtime
+# image (it builds one small module there), so it is not pinned.
+# hadolint ignore=DL3008
 RUN headers=$(python -c "import os, sysconfig; print('' if os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')) else 'libpython3-dev')") \
-    && { { apt-get update -q && apt-get install -y -q --no-install-recommends gcc libc6-dev $headers \
+    && { { apt-get update -q && apt-get install -y -q --no-install-recommends gcc libc6-dev ${headers:+"$headers"} \
            && rm -rf /var/lib/apt/lists/*; } >/tmp/apt.log 2>&1 \
          || { tail -5 /tmp/apt.log; echo "no C compiler: the image runs the pure-Python input path"; }; }
 
