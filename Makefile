@@ -11,7 +11,8 @@ help:  ## List the targets.
 
 $(STAMP): pyproject.toml setup.py src/openmmo/zone/_fastpath.pyx examples/ctf/pyproject.toml
 	@command -v gcc >/dev/null || { echo "install: apt-get install gcc (the compiled input path)"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gcc libc6-dev >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gcc libc6-dev >/dev/null \
+	  || echo "install: no gcc: the zone will run the pure-Python input path (docs/decisions/0006)"; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'

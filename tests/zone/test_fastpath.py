@@ -136,6 +136,7 @@ step = st.one_of(
                 "json_move",
                 "garbage",
                 "fragment",
+                "open_fragment",
             ]
         ),
         st.floats(-3, 3),
@@ -190,6 +191,8 @@ async def play(script, compiled):
         elif kind == "fragment":  # a move split in two frames: assembled by Python
             listener.on_ws_frame(None, frame(payload[:3], fin=False))
             listener.on_ws_frame(None, frame(payload[3:], WSMsgType.CONTINUATION))
+        elif kind == "open_fragment":  # the next message, a move too, breaks RFC 6455 5.4
+            listener.on_ws_frame(None, frame(payload[:3], fin=False))
         else:
             listener.on_ws_frame(None, frame(payload))
     await zone.tick()
@@ -216,7 +219,9 @@ def test_a_zone_sends_the_same_bytes_with_the_compiled_path_on_and_off(script):
     compiled, accepted = asyncio.run(play(script, True))
     pure, none = asyncio.run(play(script, False))
     assert none == 0
-    if any(a[0] == "send" and a[2] == "move" for a in script):
+    sends = [a for a in script if a[0] == "send"]
+    broken = {a[1] for a in sends if a[2] == "open_fragment"}  # closed by their next message
+    if any(a[2] == "move" and a[1] not in broken for a in sends):
         assert accepted > 0  # the compiled path did read moves
     assert compiled == pure
 

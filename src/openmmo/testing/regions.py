@@ -15,6 +15,7 @@ import sys
 import threading
 import urllib.request
 from collections.abc import Callable, Coroutine, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -162,20 +163,7 @@ class FederatedRegions:
 
 
 def _each(calls: Sequence[Callable[[], object]]) -> None:
-    """Run ``calls`` on threads of their own, all at once; the first exception is raised
-    once every one has ended."""
-    failures: list[BaseException] = []
-
-    def guarded(call: Callable[[], object]) -> None:
-        try:
-            call()
-        except BaseException as exc:  # re-raised below, in the caller's thread
-            failures.append(exc)
-
-    threads = [threading.Thread(target=guarded, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise failures[0]
+    """Run ``calls`` all at once, each on a thread; raise the first one's exception."""
+    with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
+        for future in [pool.submit(call) for call in calls]:
+            future.result()

@@ -19,6 +19,6 @@ class MoveInbox:
 class FastGameListener(WSListener):
     session: Any
     moves: MoveInbox | None
-    assembling: bool
+    parts: list[bytes]
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None: ...
     def on_frame(self, transport: WSTransport, frame: WSFrame) -> None: ...

@@ -16,7 +16,7 @@ the session (``tests/zone/test_fastpath.py`` compares both).
 """
 
 from libc.math cimport isfinite
-from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy
 
 from picows.picows cimport WSFrame, WSListener, WSMsgType, WSTransport
@@ -274,7 +274,8 @@ cdef class FastGameListener(WSListener):
 
     cdef public object session
     cdef public MoveInbox moves
-    cdef public bint assembling  # a fragmented message is open: its rules are Python's
+    # the fragments of a message being assembled (by Python, whose rules they are)
+    cdef public list parts
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
         if (
@@ -282,7 +283,7 @@ cdef class FastGameListener(WSListener):
             and self.session is not None
             and frame.msg_type == WSMsgType.BINARY
             and frame.fin
-            and not self.assembling
+            and not self.parts
             and self.moves.offer(self.session, <const uint8_t*>frame.payload_ptr,
                                  frame.payload_size)
         ):

@@ -9,6 +9,7 @@ accepts only what it would accept, with the same effect (``tests/zone/test_fastp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from picows import WSFrame, WSListener, WSTransport
@@ -27,13 +28,11 @@ except (ImportError, ValueError) as exc:  # not built, or built against another 
 
         session: Any = None
         moves: Any = None  # always None here
-        assembling = False
+        parts: list[bytes]
+        on_frame: Callable[[WSTransport, WSFrame], None]  # the subclass's frame handler
 
         def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
             self.on_frame(transport, frame)
-
-        def on_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-            raise NotImplementedError
 
     MoveInbox = None  # type: ignore[assignment,misc]
     parse_move = None  # type: ignore[assignment]

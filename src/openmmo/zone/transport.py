@@ -91,7 +91,7 @@ class GameListener(FastGameListener):
         self._wire = wire
         self._token = token
         self._max_bytes = runtime.config.limits.max_message_bytes
-        self._parts: list[bytes] = []
+        self.parts = []  # a fragmented message's frames so far (the compiled base reads it)
         self._parts_binary = False
         self._parts_size = 0
 
@@ -114,18 +114,17 @@ class GameListener(FastGameListener):
             return
         msg_type = frame.msg_type
         if msg_type is WSMsgType.TEXT or msg_type is WSMsgType.BINARY:
-            if self._parts:  # RFC 6455 5.4: no new message inside a fragmented one
-                self._assembled()
+            if self.parts:  # RFC 6455 5.4: no new message inside a fragmented one
+                self.parts = []
                 session.close(CloseCode.PROTOCOL_ERROR, "new message inside a fragmented one")
             elif frame.fin:
                 self._sessions.on_message(
                     session, frame.get_payload_as_bytes(), msg_type is WSMsgType.BINARY
                 )
             else:
-                self._parts = [frame.get_payload_as_bytes()]
+                self.parts = [frame.get_payload_as_bytes()]
                 self._parts_binary = msg_type is WSMsgType.BINARY
                 self._parts_size = frame.payload_size
-                self.assembling = True
         elif msg_type is WSMsgType.CONTINUATION:
             self._continue(session, frame)
         elif msg_type is WSMsgType.CLOSE:
@@ -139,25 +138,21 @@ class GameListener(FastGameListener):
                     transport.send_close(code)
             transport.disconnect()
 
-    def _assembled(self) -> None:
-        self._parts = []
-        self.assembling = False
-
     def _continue(self, session: Session, frame: WSFrame) -> None:
-        if not self._parts:
+        if not self.parts:
             session.close(CloseCode.POLICY_VIOLATION, "continuation frame without a message")
             return
         self._parts_size += frame.payload_size
         if self._parts_size > self._max_bytes:
-            self._assembled()
+            self.parts = []
             session.close(
                 CloseCode.MESSAGE_TOO_BIG, f"messages are limited to {self._max_bytes} bytes"
             )
             return
-        self._parts.append(frame.get_payload_as_bytes())
+        self.parts.append(frame.get_payload_as_bytes())
         if frame.fin:
-            payload = b"".join(self._parts)
-            self._assembled()
+            payload = b"".join(self.parts)
+            self.parts = []
             self._sessions.on_message(session, payload, self._parts_binary)
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
