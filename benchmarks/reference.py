@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/reference.py [--steps 500 1000 1500 2000 2500]
         [--c-steps 500 1000 2000 3000 4000 5000] [--hold 20] [--quiet-load 0.7]
-        [--protocol {1,2}]
+        [--protocol {1,2}] [--profile reports/ours]
 
 Both servers run alone on core 0 (``taskset -c 0``); the load generator is
 ``benchmarks/reference/bots.c`` (single-threaded C, epoll) on core 1, so the bots are not the
@@ -195,13 +195,38 @@ def build() -> dict[str, Path]:
 
 
 class Window:
-    """What the driver samples when bots.c opens and closes its measurement window."""
+    """What the driver samples when bots.c opens and closes its measurement window; with
+    ``profile`` (a path), py-spy records the server's Python stacks (without pausing it) during
+    it, as collapsed stacks that ``flamegraph.pl`` or speedscope read."""
 
-    def __init__(self, pid: int, health_url: str | None, c_server: CServer | None):
+    def __init__(
+        self,
+        pid: int,
+        health_url: str | None,
+        c_server: CServer | None,
+        profile: Path | None = None,
+    ):
         self.pid, self.health_url, self.c_server = pid, health_url, c_server
         self.marks: dict[str, dict[str, Any]] = {}
+        self.profile = profile
+        self.profiler: asyncio.subprocess.Process | None = None
 
     async def sample(self, event: str) -> None:
+        if self.profile and event == "window_start":
+            self.profile.parent.mkdir(parents=True, exist_ok=True)
+            py_spy = str(Path(sys.executable).with_name("py-spy"))
+            self.profiler = await asyncio.create_subprocess_exec(
+                *["taskset", "-c", BOTS_CORE, py_spy, "record"],
+                *["--pid", str(self.pid), "--rate", "100", "--nonblocking"],
+                *["--format", "raw", "--output", str(self.profile)],
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+        if self.profiler and event == "window_end":
+            if self.profiler.returncode is None:
+                self.profiler.send_signal(signal.SIGINT)  # py-spy writes its file and exits
+            if await self.profiler.wait():
+                print(f"py-spy failed (exit {self.profiler.returncode})", file=sys.stderr)
         mark: dict[str, Any] = {
             "wall": time.monotonic(),
             "cpu": cpu_seconds(self.pid),
@@ -533,6 +558,7 @@ async def measure_ours(
     workdir: Path,
     share: float | None = None,
     protocol: int = 1,
+    profile: Path | None = None,
 ) -> list[dict[str, Any]]:
     database = create_database()
     cluster = town_cluster(workdir / "cluster", database)
@@ -545,7 +571,8 @@ async def measure_ours(
         health = cluster.health_url("zone1-1")
         idle_rss = rss_mb(zone.process.pid)
         for bots in steps:
-            window = Window(zone.process.pid, health, None)
+            stacks = profile.with_name(f"{profile.stem}-{bots}.txt") if profile else None
+            window = Window(zone.process.pid, health, None, stacks)
             with CpuShare(zone.process.pid, share) as limit:
                 report = await run_bots(
                     binaries, zone.server_port, bots, hold, rate, workdir / f"ours-{bots}.json",
@@ -645,7 +672,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         quiet["ours"] = await quiet_machine(args)
         ours = await measure_ours(
             binaries, args.steps, args.hold, args.rate_ours, workdir, args.cpu_share,
-            args.protocol,
+            args.protocol, Path(args.profile) if args.profile else None,
         )  # fmt: skip
     # Sizes only from steps where our server kept up: an overloaded one skips snapshots, and
     # the events then pile up in the next one, which says nothing about the crowd's density.
@@ -715,6 +742,11 @@ def main() -> None:
         choices=[1, 2],
         default=1,
         help="the protocol the bots offer: 2 is v2, delta snapshots (the C reference speaks v1)",
+    )
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="py-spy our server during each hold, into PROFILE-<bots>.txt (collapsed stacks)",
     )
     machine_options(parser)
     parser.add_argument("--out", default="reports/reference.json")

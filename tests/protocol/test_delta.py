@@ -97,6 +97,30 @@ def test_events_ride_the_snapshot():
     assert set(message) == {"type", "tick", "time_ms", "ack", "xp", "events"}
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    first=states,
+    second=states,
+    ack=st.integers(0, 2**32 - 1),
+    xp=st.integers(0, 2**40),
+    chat=st.lists(st.text(max_size=20), max_size=20),
+)
+def test_a_snapshot_is_one_msgpack_map_of_its_fields(first, second, ack, xp, chat):
+    """The hand-assembled snapshot decodes to the map it stands for: any delta or keyframe,
+    ack and xp (clamped to 32 bits), and 0 to 20 events (the array header grows at 16)."""
+    quantum = quantum_for(1024, 1024)
+    for part in (diff(state_of(first), state_of(second)), keyframe(state_of(second), quantum)):
+        events = [WireEvent({"type": "chat", "message": m}) for m in chat]
+        data = snapshot_v2(TickPrefix.build(9, 1_000), ack, xp, part, events)
+        decoded = msgpack.unpackb(data, raw=False)  # raises on bytes beyond the one map
+        assert decoded["type"] == "snapshot"
+        assert (decoded["tick"], decoded["time_ms"]) == (9, 1_000)
+        assert (decoded["ack"], decoded["xp"]) == (ack, min(xp, 2**32 - 1))
+        assert decoded["events"] == [{"type": "chat", "message": m} for m in chat]
+        assert len(decoded) == 6 + part.entries
+        assert decoded.get("full", False) is part.full
+
+
 def test_a_delta_that_does_not_fit_is_refused():
     view = DeltaView()
     with pytest.raises(DeltaError, match="before any keyframe"):

@@ -1,6 +1,8 @@
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from openmmo.sim.declare import Rules
 from openmmo.sim.movement import apply_move, apply_moves, clamp_step
@@ -109,3 +111,46 @@ def test_one_move_per_player_takes_the_single_round_path_with_the_same_result():
     for i, x, y in moves:
         apply_move(single, i, x, y, now=0.2)
         assert batch.position(i) == pytest.approx(single.position(i), abs=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 6),
+            st.floats(0, 400),
+            st.floats(0, 400),
+            st.floats(0, 0.05),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_any_tick_of_moves_equals_them_one_by_one_in_arrival_order(
+    moves: list[tuple[int, float, float, float]],
+) -> None:
+    """Any mix of players, repeats and arrival times: the rounds apply each player's moves in
+    the order they arrived, with the same arithmetic as one at a time."""
+    batch, single = empty_world(rules=RULES), empty_world(rules=RULES)
+    for world in (batch, single):
+        for i in range(1, 7):
+            place_player(world, i, 50.0 * i, 60.0)
+    at, timed = 1.0, []
+    for i, x, y, gap in moves:
+        at += gap
+        timed.append((i, x, y, at))
+    moved = apply_moves(
+        batch,
+        [batch.actors[i].slot for i, _, _, _ in timed],
+        [x for _, x, _, _ in timed],
+        [y for _, _, y, _ in timed],
+        [t for _, _, _, t in timed],
+    )
+    for i, x, y, t in timed:
+        apply_move(single, i, x, y, now=t)
+    assert sorted(moved.tolist()) == sorted({batch.actors[i].slot for i, _, _, _ in timed})
+    for i in range(1, 7):
+        slot = batch.actors[i].slot
+        assert batch.position(i) == single.position(i)
+        assert batch.move_budget[slot] == single.move_budget[slot]
+        assert batch.last_move_at[slot] == single.last_move_at[slot]

@@ -128,6 +128,26 @@ async def test_the_audience_nearby_is_players_in_the_world_once_each(zone):
     assert all(s in (a, b) for s in audience)
 
 
+async def test_the_audience_nearby_is_kept_per_cell_until_the_grid_or_the_players_change(zone):
+    """A crowd says many lines per tick in the same cells: the audience is found once per
+    cell and tick, and found again when a player comes or goes in between."""
+    await zone.player("aria", x=100, y=100)
+    b, _ = await zone.player("bob", x=110, y=100)
+    await zone.tick()
+    replicator = zone.runtime.replicator
+    first = replicator.players_near(100, 100)
+    assert replicator.players_near(105, 102) is first  # the same cell, the same tick
+    assert {s.username for s in first} == {"aria", "bob"}
+    assert b.character_id is not None
+    zone.runtime.sessions.unbind(b.character_id, b)  # bob leaves between two ticks
+    assert [s.username for s in replicator.players_near(100, 100)] == ["aria"]
+    zone.runtime.sessions.bind(b.character_id, b)
+    assert {s.username for s in replicator.players_near(100, 100)} == {"aria", "bob"}
+    before = replicator.players_near(100, 100)
+    await zone.tick()
+    assert replicator.players_near(100, 100) is not before  # rebuilt with the grid
+
+
 async def test_global_chat_crosses_servers_through_the_bus():
     bus = MemoryBus()
     one, two = make_zone(bus=bus, server_id="one"), make_zone(bus=bus, server_id="two")

@@ -87,7 +87,6 @@ COST_MOVE = MOVE_DTYPE.itemsize
 
 _SECTIONS = ("leave", "enter", "update", "place", "move")
 _STATE_FIELDS = ("hp", "hp_max", "flags", "level")
-_U32 = struct.Struct(">BI")
 
 
 def _packb(value: Any) -> bytes:
@@ -96,6 +95,9 @@ def _packb(value: Any) -> bytes:
 
 _K = {name: _packb(name) for name in (*_SECTIONS, "full", "quantum", "xp", "events")}
 _FULL_TRUE = _K["full"] + b"\xc3"
+_MAP_HEADERS = [bytes((0x80 | n,)) for n in range(16)]  # fixmap
+_EVENTS_HEADERS = [_K["events"] + bytes((0x90 | n,)) for n in range(16)]  # fixarray
+_ACK_XP = struct.Struct(f">BI{len(_K['xp'])}sBI")  # ack's uint32, the "xp" key, xp's uint32
 
 EMPTY_STATE: npt.NDArray[np.void] = np.zeros(0, dtype=STATE_DTYPE)
 
@@ -262,19 +264,20 @@ def diff_many(
 def snapshot_v2(
     prefix: TickPrefix, ack: int, xp: int, part: DeltaPart, events: list[WireEvent]
 ) -> bytes:
-    """One client's v2 snapshot: the tick's prefix, its own ack and xp, the shared delta."""
-    parts = [
-        bytes((0x80 | (6 + part.entries),)),
+    """One client's v2 snapshot: the tick's prefix, its own ack and xp, the shared delta.
+    Written once per client and snapshot (~15,000 a second on a busy server): the headers
+    come from tables, ack and xp from one ``struct`` call, and the bytes are joined once."""
+    count = len(events)
+    data = [
+        _MAP_HEADERS[6 + part.entries],  # a v2 snapshot has 6 to 13 entries
         prefix.msgpack_v2,
-        _U32.pack(0xCE, ack),
-        _K["xp"],
-        _U32.pack(0xCE, min(xp, 0xFFFFFFFF)),
+        _ACK_XP.pack(0xCE, ack, _K["xp"], 0xCE, min(xp, 0xFFFFFFFF)),
         part.data,
-        _K["events"],
-        array_header(len(events)),
+        _EVENTS_HEADERS[count] if count < 16 else _K["events"] + array_header(count),
     ]
-    parts.extend(e.msgpack() for e in events)
-    return b"".join(parts)
+    if count:
+        data.extend([e.msgpack() for e in events])
+    return b"".join(data)
 
 
 class DeltaError(ValueError):

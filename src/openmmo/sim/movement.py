@@ -56,29 +56,23 @@ def apply_moves(
     been applied the moment it arrived."""
     if not slots:
         return np.zeros(0, dtype=np.intp)
-    if len(set(slots)) == len(slots):  # the usual tick: at most one move per player
-        unique = np.array(slots, dtype=np.intp)
-        f64 = np.float64
-        _apply(world, unique, np.array(xs, f64), np.array(ys, f64), np.array(ats, f64))
-        return unique
-    pending = list(range(len(slots)))
-    while pending:
-        seen: set[int] = set()
-        now_round: list[int] = []
-        later: list[int] = []
-        for i in pending:
-            slot = slots[i]
-            (later if slot in seen else now_round).append(i)
-            seen.add(slot)
-        _apply(
-            world,
-            np.fromiter((slots[i] for i in now_round), np.intp, len(now_round)),
-            np.fromiter((xs[i] for i in now_round), np.float64, len(now_round)),
-            np.fromiter((ys[i] for i in now_round), np.float64, len(now_round)),
-            np.fromiter((ats[i] for i in now_round), np.float64, len(now_round)),
-        )
-        pending = later
-    return np.unique(np.asarray(slots, dtype=np.intp))
+    f64 = np.float64
+    s = np.asarray(slots, dtype=np.intp)
+    x, y, at = np.asarray(xs, f64), np.asarray(ys, f64), np.asarray(ats, f64)
+    # Each move's round: how many moves of its slot came before it (a stable sort keeps a
+    # slot's moves in arrival order; slots within a round are distinct).
+    order = np.argsort(s, kind="stable")
+    ordered = s[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    if len(starts) == len(s):  # the usual tick: at most one move per player
+        _apply(world, s, x, y, at)
+        return s
+    rank = np.empty(len(s), dtype=np.intp)
+    rank[order] = np.arange(len(s)) - np.repeat(starts, np.diff(np.r_[starts, len(s)]))
+    for round_ in range(int(rank.max()) + 1):
+        now_round = rank == round_
+        _apply(world, s[now_round], x[now_round], y[now_round], at[now_round])
+    return ordered[starts]
 
 
 def _apply(

@@ -256,8 +256,8 @@ def _near(rt: ZoneRuntime, session: Session) -> list[Session]:
     """Players whose interest area covers the speaker (as of the last tick's grid)."""
     assert session.character_id is not None
     found = rt.replicator.players_near(*rt.play.world.position(session.character_id))
-    if not any(s is session for s in found):
-        found.append(session)  # joined after the last grid rebuild: still hears itself
+    if session not in found:  # identity: sessions do not define equality
+        return [*found, session]  # joined after the last grid rebuild: still hears itself
     return found
 
 

@@ -85,6 +85,9 @@ class Replicator:
         self.streams: DeltaStreams | None = None  # made when a v2 client first needs one
         self._frame = 0  # counts send_snapshots calls: the "tick" of v2 bases
         self.grid = self._grid_for(world())
+        # players_near's answers by cell, until the grid is rebuilt or a player comes or goes
+        self._near: dict[int, list[Session]] = {}
+        self._near_roster = -1
         spec = world().spec
         self._dims = (spec.width, spec.height, spec.cell_size)
 
@@ -101,16 +104,27 @@ class Replicator:
             self.grid, self._dims = self._grid_for(world), dims
             self.streams = None  # every v2 client gets a keyframe of the new zone
         self.grid.rebuild(world.active_slots(), world.x, world.y, world.capacity)
+        self._near.clear()
 
     def players_near(self, x: float, y: float) -> list[Session]:
         """Sessions of the players in the 3x3 cells around (x, y), as of the last grid rebuild
         (the audience of a nearby chat line or a hit). Filtered with numpy: a crowd's chat
-        reaches hundreds of players per line."""
-        world = self._world()
-        slots = self.grid.slots_near(self.grid.cell_at(x, y))
-        slots = slots[world.used[slots] & (world.kind[slots] == EntityKind.PLAYER)]
-        players = self.sessions.players
-        return [s for s in map(players.get, world.ids[slots].tolist()) if s is not None]
+        reaches hundreds of players per line; and kept for the cell until the next rebuild or
+        change of players, since a crowd says many lines per tick in the same few cells. The
+        list is shared: callers do not change it."""
+        cell = self.grid.cell_at(x, y)
+        if self._near_roster != self.sessions.roster:
+            self._near.clear()
+            self._near_roster = self.sessions.roster
+        near = self._near.get(cell)
+        if near is None:
+            world = self._world()
+            slots = self.grid.slots_near(cell)
+            slots = slots[world.used[slots] & (world.kind[slots] == EntityKind.PLAYER)]
+            players = self.sessions.players
+            near = [s for s in map(players.get, world.ids[slots].tolist()) if s is not None]
+            self._near[cell] = near
+        return near
 
     def route(self, events: list[SimEvent]) -> None:
         players = self.sessions.players

@@ -124,6 +124,7 @@ class Sessions:
         self.connection_limit_exempt = connection_limit_exempt
         self.connections: dict[int, Session] = {}
         self.players: dict[int, Session] = {}  # by character (= entity) id
+        self.roster = 0  # counts changes to ``players`` (caches of audiences check it)
         self.inbox: list[tuple[Session, ClientMessage, float]] = []  # with arrival time
         # The compiled path's moves (openmmo.zone.fastpath); None: moves go to the inbox.
         self.moves: MoveInbox | None = None
@@ -253,10 +254,12 @@ class Sessions:
     # --- the character index (changed by openmmo.zone.play only) --------------------------
     def bind(self, character_id: int, session: Session) -> None:
         self.players[character_id] = session
+        self.roster += 1
 
     def unbind(self, character_id: int, session: Session) -> None:
         if self.players.get(character_id) is session:
             del self.players[character_id]
+            self.roster += 1
 
     def joining(self) -> int:
         return sum(1 for s in self.connections.values() if s.phase is Phase.JOINING)

@@ -46,6 +46,8 @@ CLOSE_WAIT_S = 2.0
 # crowd's snapshots, and bounds what each stalled client costs.
 SEND_BUFFER_BYTES = 256 * 1024
 
+_BINARY, _TEXT = WSMsgType.BINARY, WSMsgType.TEXT  # looked up once: send runs per snapshot
+
 
 class WsTransport:
     """:class:`openmmo.zone.session.Transport` over a picows connection.
@@ -65,7 +67,7 @@ class WsTransport:
         self.remote = f"{peer[0]}:{peer[1]}" if peer else "unknown"
 
     def send(self, data: bytes, binary: bool) -> None:
-        self._ws.send(WSMsgType.BINARY if binary else WSMsgType.TEXT, data)
+        self._ws.send(_BINARY if binary else _TEXT, data)
 
     def close(self, code: int, reason: str) -> None:
         if self._ws.is_close_frame_sent:
