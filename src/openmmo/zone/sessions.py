@@ -403,8 +403,10 @@ class Sessions:
     def housekeeping(self, now: float, slow_consumer_timeout_s: float) -> None:
         """Close connections that never authenticated, never joined, or stopped reading."""
         limits = self.limits
+        auth, lobby = Phase.AUTH, Phase.LOBBY  # once, not per connection and tick
         for session in list(self.connections.values()):
-            if session.phase is Phase.AUTH and now - session.connected_at > limits.auth_timeout_s:
+            phase = session.phase
+            if phase is auth and now - session.connected_at > limits.auth_timeout_s:
                 self.refuse(
                     session,
                     ErrorCode.NOT_AUTHENTICATED,
@@ -412,7 +414,7 @@ class Sessions:
                     None,
                     CloseCode.AUTH_TIMEOUT,
                 )
-            elif session.phase is Phase.LOBBY and now - session.lobby_since > limits.join_timeout_s:
+            elif phase is lobby and now - session.lobby_since > limits.join_timeout_s:
                 self.refuse(
                     session,
                     ErrorCode.NOT_JOINED,
