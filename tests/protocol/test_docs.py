@@ -67,14 +67,41 @@ def _hex_block(doc: str, after: str) -> bytes:
 
 
 def test_the_v2_worked_example_is_what_the_codec_writes_and_reads(doc):
-    """§8.4's two messages, byte for byte, decode to the view the prose describes."""
+    """§8.4's two messages are, byte for byte, what the server's encoder writes for the states
+    the prose describes, and decode to the view it describes."""
     import msgpack
+    import numpy as np
 
+    from openmmo.protocol import delta as codec
     from openmmo.protocol.delta import DeltaView
+    from openmmo.protocol.snapshot import TickPrefix
 
     keyframe = _hex_block(doc, "(103.125, 96.875) — is these 149 bytes")
     delta = _hex_block(doc, "The delta is 130 bytes")
     assert (len(keyframe), len(delta)) == (149, 130)
+
+    def state(rows: dict[int, tuple[int, ...]]) -> np.ndarray:
+        """handle -> (id, qx, qy, hp, hp_max, kind, flags, level), as the server holds it."""
+        out = np.zeros(len(rows), dtype=codec.STATE_DTYPE)
+        for i, (handle, row) in enumerate(rows.items()):
+            out[i] = (0, handle, *row)
+        out["key"] = codec.state_key(out["id"], out["handle"])
+        return np.sort(out, order="key")
+
+    npc = 2147483648
+    before = state(
+        {3: (1, 3200, 3200, 100, 100, 0, 0, 1), 7: (npc, 3856, 3072, 40, 40, 1, 0, 2)}
+        | {9: (5, 3300, 3100, 90, 100, 0, 0, 1)}
+    )
+    after = state(
+        {3: (1, 3232, 3200, 100, 100, 0, 0, 1), 7: (npc, 3856, 3072, 25, 40, 1, 0, 2)}
+        | {4: (42, 4160, 2888, 80, 100, 0, 0, 3)}
+    )
+    part = codec.keyframe(before, 1 / 32)
+    assert codec.snapshot_v2(TickPrefix.build(1200, 1795706675531), 7, 0, part, []) == keyframe
+    part = codec.diff(before, after)
+    assert codec.snapshot_v2(TickPrefix.build(1202, 1795706675631), 8, 0, part, []) == delta
+
     view = DeltaView()
     view.apply(msgpack.unpackb(keyframe, raw=False))
     assert {int(r["id"]): (float(r["x"]), float(r["y"])) for r in view.records()} == {

@@ -59,14 +59,14 @@ def apply_moves(
     f64 = np.float64
     s = np.asarray(slots, dtype=np.intp)
     x, y, at = np.asarray(xs, f64), np.asarray(ys, f64), np.asarray(ats, f64)
+    if len(set(slots)) == len(slots):  # the usual tick: at most one move per player
+        _apply(world, s, x, y, at)
+        return s
     # Each move's round: how many moves of its slot came before it (a stable sort keeps a
     # slot's moves in arrival order; slots within a round are distinct).
     order = np.argsort(s, kind="stable")
     ordered = s[order]
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    if len(starts) == len(s):  # the usual tick: at most one move per player
-        _apply(world, s, x, y, at)
-        return s
     rank = np.empty(len(s), dtype=np.intp)
     rank[order] = np.arange(len(s)) - np.repeat(starts, np.diff(np.r_[starts, len(s)]))
     for round_ in range(int(rank.max()) + 1):
